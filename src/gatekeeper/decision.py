@@ -1,0 +1,134 @@
+"""The decision: PASS, HOLD or REJECT, from the mode, the request's facts and the options.
+
+This module is pure: no clock, no Redis, no ``environ`` or ``scope``. The WSGI and ASGI
+adapters extract a :class:`RequestFacts` and act on the :class:`Verdict`.
+
+Order, first match wins: open mode; health and exempt paths; the bypass header or
+cookie; exempt client networks; then the mode (``maintenance`` rejects, ``hold`` holds,
+``readonly`` passes safe methods and holds or rejects the rest).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import NamedTuple
+
+from werkzeug.http import parse_cookie
+
+from gatekeeper.bypass import secret_matches, token_valid
+from gatekeeper.modes import SAFE_METHODS, Mode
+from gatekeeper.networks import client_address, in_networks
+from gatekeeper.options import GateOptions
+
+__all__ = [
+    "Decision",
+    "RequestFacts",
+    "Verdict",
+    "decide",
+    "hold_deadline",
+    "is_bypass_visit",
+    "path_matches",
+]
+
+
+class Decision(Enum):
+    PASS = "pass"  # noqa: S105 - a verdict, not a password
+    HOLD = "hold"
+    REJECT = "reject"
+
+
+class Verdict(NamedTuple):
+    decision: Decision
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFacts:
+    """What the decision may know about a request; adapters fill it from headers."""
+
+    method: str
+    path: str
+    peer: str | None = None
+    forwarded_for: str | None = None
+    bypass_header: str | None = None
+    cookie: str | None = None
+    accept: str | None = None
+    secure: bool = False
+
+
+PASS_OPEN = Verdict(Decision.PASS, "open")
+
+
+def path_matches(path: str, prefixes: tuple[str, ...]) -> bool:
+    """Whether ``path`` is one of ``prefixes`` or below one, segment-wise.
+
+    ``/healthz`` matches ``/healthz`` and ``/healthz/db`` but not ``/healthzz``; a prefix
+    ending in ``/`` matches anything under it. A path with dot segments never matches,
+    so ``/healthz/../admin`` cannot borrow an exemption.
+    """
+    if not prefixes or "/." in path:
+        return False
+    for prefix in prefixes:
+        if path == prefix:
+            return True
+        stem = prefix if prefix.endswith("/") else prefix + "/"
+        if path.startswith(stem):
+            return True
+    return False
+
+
+def is_bypass_visit(path: str, options: GateOptions) -> bool:
+    """Whether the request is a visit to ``<bypass_path>/<secret>`` (grants the cookie)."""
+    secret = options.bypass_secret
+    if not secret:
+        return False
+    stem = options.bypass_path.rstrip("/") + "/"
+    if not path.startswith(stem):
+        return False
+    return secret_matches(secret, path[len(stem) :].rstrip("/"))
+
+
+def _bypassed(request: RequestFacts, options: GateOptions, now: float) -> bool:
+    secret = options.bypass_secret
+    if not secret:
+        return False
+    if request.bypass_header is not None and secret_matches(secret, request.bypass_header.strip()):
+        return True
+    if request.cookie and options.bypass_cookie in request.cookie:
+        return token_valid(secret, parse_cookie(request.cookie).get(options.bypass_cookie), now)
+    return False
+
+
+def decide(mode: Mode, request: RequestFacts, options: GateOptions, now: float) -> Verdict:
+    """The verdict for one request in one mode (see the module docstring for the order)."""
+    if mode is Mode.OPEN:
+        return PASS_OPEN
+    if path_matches(request.path, options.health_paths):
+        return Verdict(Decision.PASS, "health-path")
+    if path_matches(request.path, options.exempt_paths):
+        return Verdict(Decision.PASS, "exempt-path")
+    if _bypassed(request, options, now):
+        return Verdict(Decision.PASS, "bypass")
+    if options.exempt_networks:
+        address = client_address(request.peer, request.forwarded_for, options.trusted_proxies)
+        if in_networks(address, options.exempt_networks):
+            return Verdict(Decision.PASS, "exempt-network")
+    if mode is Mode.MAINTENANCE:
+        return Verdict(Decision.REJECT, "maintenance")
+    if mode is Mode.HOLD:
+        return Verdict(Decision.HOLD, "hold")
+    if request.method.upper() in SAFE_METHODS:
+        return Verdict(Decision.PASS, "readonly-read")
+    if options.readonly_writes == "reject":
+        return Verdict(Decision.REJECT, "readonly")
+    return Verdict(Decision.HOLD, "readonly")
+
+
+def hold_deadline(started: float, hold_until: float | None, options: GateOptions) -> float:
+    """When a request held since ``started`` stops waiting: ``hold_timeout`` after it
+    arrived, or the operator's ``hold_until``, whichever comes first."""
+    deadline = started + options.hold_timeout
+    if hold_until is not None and hold_until < deadline:
+        return hold_until
+    return deadline

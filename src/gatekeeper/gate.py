@@ -1,0 +1,171 @@
+"""The framework-free gate: decides, holds and builds replies for the adapters.
+
+``wsgi.py``, ``asgi.py`` and ``contrib`` translate requests into :class:`RequestFacts`
+and call into one :class:`Gate`. The open path is theirs to keep cheap: they read
+:attr:`Gate.watcher.snapshot` and call the app when the mode is ``open``; everything
+here runs only when the gate is not open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from gatekeeper.bypass import make_token
+from gatekeeper.decision import (
+    Decision,
+    RequestFacts,
+    Verdict,
+    decide,
+    hold_deadline,
+    is_bypass_visit,
+)
+from gatekeeper.modes import Mode
+from gatekeeper.options import GateOptions, build_options
+from gatekeeper.responses import Reply, bypass_granted, unavailable
+from gatekeeper.snapshot import Snapshot
+from gatekeeper.watcher import StateWatcher, watcher_for
+
+__all__ = ["EXEMPT_REASONS", "Gate", "Outcome"]
+
+EXEMPT_REASONS = frozenset({"health-path", "exempt-path", "bypass", "exempt-network"})
+"""Verdict reasons for requests that pass whatever the mode; they are not counted as
+in flight, so the runner's drain never waits for a health check or a staff request."""
+
+_GRANT = Verdict(Decision.PASS, "bypass-granted")
+_CAPACITY = Verdict(Decision.REJECT, "capacity")
+_TIMEOUT = Verdict(Decision.REJECT, "hold-timeout")
+DISCONNECTED = Verdict(Decision.REJECT, "disconnected")
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What an adapter does: call the app (``reply is None``) or send ``reply``."""
+
+    verdict: Verdict
+    reply: Reply | None = None
+    held_for: float = 0.0
+
+    @property
+    def counted(self) -> bool:
+        """Whether the request counts toward the drain while it is in the app."""
+        return self.reply is None and self.verdict.reason not in EXEMPT_REASONS
+
+
+class Gate:
+    """One configured gate; cheap to create, the watcher is shared per process."""
+
+    def __init__(self, options: GateOptions | Mapping[str, object] | None = None) -> None:
+        if not isinstance(options, GateOptions):
+            options = build_options(options)
+        self.options = options
+        self.watcher: StateWatcher = watcher_for(options)
+
+    # -- sync ----------------------------------------------------------------------
+
+    def screen(self, facts: RequestFacts) -> Outcome:
+        """Decide a request that arrived while the gate was not open, holding if needed."""
+        now = time.time()
+        snapshot = self.watcher.snapshot or self.watcher.wait_ready()
+        first = self._first_look(snapshot, facts, now)
+        if first.decision is not Decision.HOLD:
+            return self._finish(first, facts)
+        if not self.watcher.counters.hold_begin(self.options.max_held):
+            return self._finish(_CAPACITY, facts)
+        verdict = _TIMEOUT
+        try:
+            while True:
+                event = self.watcher.signal.event
+                snapshot = self.watcher.snapshot or snapshot
+                verdict = decide(snapshot.mode, facts, self.options, time.time())
+                if verdict.decision is not Decision.HOLD:
+                    break
+                left = hold_deadline(now, snapshot.hold_until, self.options) - time.time()
+                if left <= 0:
+                    verdict = _TIMEOUT
+                    break
+                event.wait(left)
+        finally:
+            self._end_hold(verdict)
+        return self._finish(verdict, facts, held_since=now)
+
+    # -- async ---------------------------------------------------------------------
+
+    async def screen_async(
+        self,
+        facts: RequestFacts,
+        watch_disconnect: Callable[[], asyncio.Future[None]] | None = None,
+    ) -> Outcome:
+        """:meth:`screen` for an event loop.
+
+        ``watch_disconnect`` is called when a hold begins; the future it returns ends
+        the hold early (the client went away) with the ``disconnected`` verdict.
+        """
+        now = time.time()
+        snapshot = self.watcher.snapshot or await self.watcher.wait_ready_async()
+        first = self._first_look(snapshot, facts, now)
+        if first.decision is not Decision.HOLD:
+            return self._finish(first, facts)
+        if not self.watcher.counters.hold_begin(self.options.max_held):
+            return self._finish(_CAPACITY, facts)
+        signal = self.watcher.loop_signal()
+        disconnected = watch_disconnect() if watch_disconnect is not None else None
+        verdict = _TIMEOUT
+        try:
+            while True:
+                future = signal.future
+                snapshot = self.watcher.snapshot or snapshot
+                verdict = decide(snapshot.mode, facts, self.options, time.time())
+                if verdict.decision is not Decision.HOLD:
+                    break
+                left = hold_deadline(now, snapshot.hold_until, self.options) - time.time()
+                if left <= 0:
+                    verdict = _TIMEOUT
+                    break
+                waits: set[asyncio.Future[None]] = {future}
+                if disconnected is not None:
+                    waits.add(disconnected)
+                await asyncio.wait(waits, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+                if disconnected is not None and disconnected.done():
+                    verdict = DISCONNECTED
+                    break
+        finally:
+            self._end_hold(verdict)
+        return self._finish(verdict, facts, held_since=now)
+
+    # -- shared --------------------------------------------------------------------
+
+    def _first_look(self, snapshot: Snapshot, facts: RequestFacts, now: float) -> Verdict:
+        if snapshot.mode is not Mode.OPEN and is_bypass_visit(facts.path, self.options):
+            return _GRANT
+        return decide(snapshot.mode, facts, self.options, now)
+
+    def _end_hold(self, verdict: Verdict) -> None:
+        self.watcher.counters.hold_end(
+            released=verdict.decision is Decision.PASS, timed_out=verdict is _TIMEOUT
+        )
+
+    def _finish(
+        self, verdict: Verdict, facts: RequestFacts, held_since: float | None = None
+    ) -> Outcome:
+        held_for = 0.0 if held_since is None else time.time() - held_since
+        if verdict is _GRANT:
+            secret = self.options.bypass_secret or ""
+            token = make_token(secret, time.time(), self.options.bypass_max_age)
+            return Outcome(verdict, bypass_granted(token, self.options, secure=facts.secure))
+        if verdict.decision is Decision.PASS:
+            return Outcome(verdict, None, held_for)
+        if held_since is None:
+            self.watcher.counters.rejected()  # a hold's end was counted by _end_hold
+        snapshot = self.watcher.snapshot or Snapshot(Mode.OPEN, source="startup")
+        reply = unavailable(
+            snapshot,
+            reason=verdict.reason,
+            options=self.options,
+            method=facts.method,
+            path=facts.path,
+            accept=facts.accept,
+        )
+        return Outcome(verdict, reply, held_for)

@@ -1,0 +1,54 @@
+"""Names of the Redis keys and channels that make up the shared state contract."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Keys"]
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Every Redis name gatekeeper uses, derived from one prefix.
+
+    ``<prefix>:state``   the mode, a plain string (absent means ``open``)
+    ``<prefix>:info``    hash: message, retry_after, hold_until, since, owner, generation
+    ``<prefix>:events``  channel: any message means "re-read the state now"
+    ``<prefix>:lock``    the migration runner's lock (token with an expiry)
+    ``<prefix>:procs``   sorted set of live gate processes, scored by last heartbeat
+    ``<prefix>:proc:ID`` one gate process's report, expiring unless renewed
+    """
+
+    prefix: str = "gatekeeper"
+
+    @property
+    def state(self) -> str:
+        return f"{self.prefix}:state"
+
+    @property
+    def info(self) -> str:
+        return f"{self.prefix}:info"
+
+    @property
+    def events(self) -> str:
+        return f"{self.prefix}:events"
+
+    @property
+    def lock(self) -> str:
+        return f"{self.prefix}:lock"
+
+    @property
+    def procs(self) -> str:
+        return f"{self.prefix}:procs"
+
+    def proc(self, proc_id: str) -> str:
+        return f"{self.prefix}:proc:{proc_id}"
+
+    def keyspace_channels(self, db: int) -> list[str]:
+        """Channels that carry keyspace notifications for the state and info keys.
+
+        They only carry messages when the server has ``notify-keyspace-events`` set
+        (for example ``K$gh``); gatekeeper subscribes either way and never changes the
+        server's configuration.
+        """
+        return [f"__keyspace@{db}__:{self.state}", f"__keyspace@{db}__:{self.info}"]

@@ -1,0 +1,183 @@
+"""Parsers for option values that arrive typed (keywords) or as strings (environment).
+
+Each takes the option's keyword name, for the error message, and the raw value.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Sequence
+from urllib.parse import urlsplit
+
+from redis.connection import parse_url
+
+from gatekeeper.networks import IPNetwork
+
+__all__ = [
+    "parse_bool",
+    "parse_choice",
+    "parse_header_name",
+    "parse_networks",
+    "parse_number",
+    "parse_paths",
+    "parse_redis_url",
+    "parse_secret",
+    "parse_text",
+    "redact_url",
+]
+
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}")
+_SECRET = re.compile(r"[A-Za-z0-9._~-]{16,256}")
+
+
+def _fail(option: str, problem: str) -> ValueError:
+    # Imported here: options.py imports this module, and OptionError lives there.
+    from gatekeeper.options import OptionError
+
+    return OptionError(option, problem)
+
+
+def _items(option: str, value: object) -> list[str]:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, Iterable) and not isinstance(value, (bytes, dict)):
+        items = []
+        for item in value:
+            if not isinstance(item, str):
+                raise _fail(option, f"expected strings, got {type(item).__name__}")
+            items.append(item.strip())
+        return [item for item in items if item]
+    raise _fail(option, f"expected a comma-separated string or a list, got {type(value).__name__}")
+
+
+def parse_number(
+    option: str,
+    value: object,
+    *,
+    low: float,
+    high: float,
+    integer: bool = False,
+    open_low: bool = False,
+) -> float:
+    if isinstance(value, bool):
+        raise _fail(option, "expected a number, got a boolean")
+    try:
+        number = float(value.strip()) if isinstance(value, str) else float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise _fail(option, f"expected a number, got {str(value)[:40]!r}") from None
+    if not math.isfinite(number):
+        raise _fail(option, f"expected a finite number, got {number}")
+    if integer and number != int(number):
+        raise _fail(option, f"expected a whole number, got {number}")
+    too_low = number <= low if open_low else number < low
+    if too_low or number > high:
+        bound = f"> {low:g}" if open_low else f">= {low:g}"
+        raise _fail(option, f"must be {bound} and <= {high:g}, got {number:g}")
+    return number
+
+
+def parse_bool(option: str, value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off", ""}:
+        return False
+    raise _fail(option, f"expected true or false, got {text[:40]!r}")
+
+
+def parse_choice(option: str, value: object, choices: Sequence[str]) -> str:
+    text = str(value).strip().lower()
+    if text not in choices:
+        raise _fail(option, f"expected one of {', '.join(choices)}, got {text[:40]!r}")
+    return text
+
+
+def parse_text(
+    option: str, value: object, *, pattern: str | None = None, max_length: int = 200
+) -> str:
+    if not isinstance(value, str):
+        raise _fail(option, f"expected a string, got {type(value).__name__}")
+    if len(value) > max_length:
+        raise _fail(option, f"longer than {max_length} characters")
+    if pattern is not None and not re.fullmatch(pattern, value):
+        raise _fail(option, f"{value[:40]!r} does not match {pattern}")
+    return value
+
+
+def parse_paths(option: str, value: object, *, single: bool = False) -> tuple[str, ...]:
+    items = [value] if single and isinstance(value, str) else _items(option, value)
+    for item in items:
+        if not isinstance(item, str) or not item.startswith("/"):
+            raise _fail(option, f"paths must start with '/', got {str(item)[:40]!r}")
+        if any(ch.isspace() for ch in item) or "?" in item or "#" in item:
+            raise _fail(option, f"{item[:40]!r} is not a plain URL path")
+    return tuple(items)
+
+
+def parse_networks(option: str, value: object) -> tuple[IPNetwork, ...]:
+    import ipaddress
+
+    networks: list[IPNetwork] = []
+    for item in _items(option, value):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise _fail(option, f"{item[:60]!r} is not an address or CIDR network") from None
+    return tuple(networks)
+
+
+def parse_header_name(option: str, value: object) -> str:
+    text = parse_text(option, value, max_length=64)
+    if not _TOKEN.fullmatch(text):
+        raise _fail(option, f"{text[:40]!r} is not a valid header name")
+    return text
+
+
+def parse_secret(option: str, value: object) -> str:
+    # The value itself never goes into an error message.
+    if not isinstance(value, str):
+        raise _fail(option, f"expected a string, got {type(value).__name__}")
+    if not _SECRET.fullmatch(value):
+        raise _fail(
+            option,
+            "must be 16 to 256 characters from A-Z a-z 0-9 . _ ~ - "
+            "(it becomes part of a URL); try: python -c 'import secrets; "
+            "print(secrets.token_urlsafe(24))'",
+        )
+    return value
+
+
+def parse_redis_url(option: str, value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _fail(option, "expected a redis://, rediss:// or unix:// URL")
+    url = value.strip()
+    try:
+        parse_url(url)  # type: ignore[no-untyped-call]
+    except (ValueError, TypeError) as exc:
+        detail = str(exc).replace(url, redact_url(url))
+        raise _fail(option, f"{redact_url(url)!r} is not a Redis URL: {detail}") from None
+    return url
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced by ``***``, safe to log or print."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable URL>"
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, host = netloc.rpartition("@")
+        user, colon, _ = userinfo.partition(":")
+        # A bare userinfo ("redis://s3cret@host") is often a password put in the wrong
+        # place, so it is hidden as well.
+        netloc = f"{user}:***@{host}" if colon else f"***@{host}"
+    query = parts.query
+    if "password=" in query:
+        query = re.sub(r"password=[^&]*", "password=***", query)
+    # Replace in place rather than re-assemble: urlunsplit drops the "//" of unix:///.
+    redacted = url.replace(parts.netloc, netloc, 1) if netloc != parts.netloc else url
+    return redacted.replace(parts.query, query, 1) if query != parts.query else redacted

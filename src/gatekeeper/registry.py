@@ -1,0 +1,72 @@
+"""Live gate processes in Redis: each process's heartbeat report, and reading them back.
+
+A process writes ``<prefix>:proc:<id>`` (a JSON report with an expiry) and scores its id
+in the sorted set ``<prefix>:procs`` with the time of the heartbeat. The runner and
+``gatekeeper status`` list the ids seen within the expiry and read their reports; a
+process that died simply stops renewing and drops out.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import time
+from typing import Any
+
+from redis import Redis
+from redis.client import Pipeline
+
+from gatekeeper.keys import Keys
+
+__all__ = ["new_process_id", "read_processes", "report_ttl", "write_report"]
+
+
+def new_process_id() -> str:
+    host = socket.gethostname().split(".")[0][:40] or "host"
+    return f"{host}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+def report_ttl(poll_interval: float) -> int:
+    """Seconds a report lives without renewal: three heartbeats, at least 3 s."""
+    return max(3, int(poll_interval * 3 + 0.999))
+
+
+def write_report(
+    pipe: Pipeline, keys: Keys, proc_id: str, report: dict[str, Any], ttl: int
+) -> None:
+    pipe.set(keys.proc(proc_id), json.dumps(report, separators=(",", ":")), ex=ttl)
+    pipe.zadd(keys.procs, {proc_id: time.time()})
+
+
+def read_processes(client: Redis, keys: Keys, ttl: int = 60) -> list[dict[str, Any]]:
+    """Reports of the processes seen in the last ``ttl`` seconds, oldest first.
+
+    Ids whose report expired are removed from the set on the way.
+    """
+    now = time.time()
+    client.zremrangebyscore(keys.procs, "-inf", now - max(ttl, 1) * 10)
+    ids = [
+        proc_id.decode() if isinstance(proc_id, bytes) else str(proc_id)
+        for proc_id in client.zrangebyscore(keys.procs, now - ttl, "+inf")
+    ]
+    if not ids:
+        return []
+    raw_reports = client.mget([keys.proc(proc_id) for proc_id in ids])
+    reports: list[dict[str, Any]] = []
+    gone: list[str] = []
+    for proc_id, raw in zip(ids, raw_reports, strict=True):
+        if raw is None:
+            gone.append(proc_id)
+            continue
+        try:
+            report = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(report, dict):
+            report["id"] = proc_id
+            reports.append(report)
+    if gone:
+        client.zrem(keys.procs, *gone)
+    return reports

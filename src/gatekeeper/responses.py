@@ -1,0 +1,114 @@
+"""The answers the gate gives on its own: the 503 page or JSON, and the bypass redirect.
+
+Pure functions returning a :class:`Reply`; the adapters send it. Nothing from the request
+is copied into a reply: the request only selects HTML or JSON. The operator's message
+comes from Redis and is HTML-escaped in the page.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass
+from importlib.resources import files
+from string import Template
+
+from werkzeug.datastructures import MIMEAccept
+from werkzeug.http import parse_accept_header
+
+from gatekeeper.decision import path_matches
+from gatekeeper.options import GateOptions
+from gatekeeper.snapshot import Snapshot
+
+__all__ = ["Reply", "bypass_granted", "unavailable", "wants_json"]
+
+DEFAULT_TEMPLATE = files("gatekeeper").joinpath("templates/maintenance.html").read_text("utf-8")
+
+TITLES = {
+    "maintenance": "Down for maintenance",
+    "hold-timeout": "Upgrade in progress",
+    "readonly": "Read-only during an upgrade",
+    "capacity": "Too busy to wait",
+    "unavailable": "Temporarily unavailable",
+}
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    @property
+    def status_line(self) -> str:
+        return {303: "303 See Other", 503: "503 Service Unavailable"}[self.status]
+
+
+def wants_json(accept: str | None, path: str, options: GateOptions) -> bool:
+    """JSON for paths under ``api_prefixes`` and for clients that prefer it in ``Accept``."""
+    if path_matches(path, options.api_prefixes):
+        return True
+    if not accept:
+        return False
+    best = parse_accept_header(accept, MIMEAccept).best_match(["text/html", "application/json"])
+    return best == "application/json"
+
+
+def unavailable(
+    snapshot: Snapshot,
+    *,
+    reason: str,
+    options: GateOptions,
+    method: str,
+    path: str,
+    accept: str | None,
+) -> Reply:
+    """The 503: page for browsers, JSON for API clients, no body for HEAD."""
+    retry_after = options.retry_after if snapshot.retry_after is None else snapshot.retry_after
+    retry_after = max(1, retry_after)
+    message = snapshot.message or options.message
+    title = TITLES.get(reason, TITLES["unavailable"])
+    if wants_json(accept, path, options):
+        payload = {
+            "error": "service_unavailable",
+            "reason": reason,
+            "message": message,
+            "retry_after": retry_after,
+        }
+        body = json.dumps(payload).encode("utf-8")
+        content_type = "application/json"
+    else:
+        template = Template(options.template_text or DEFAULT_TEMPLATE)
+        page = template.safe_substitute(
+            title=html.escape(title),
+            message=html.escape(message),
+            retry_after=str(retry_after),
+            reason=html.escape(reason),
+        )
+        body = page.encode("utf-8")
+        content_type = "text/html; charset=utf-8"
+    headers = [
+        ("Content-Type", content_type),
+        ("Content-Length", str(len(body))),
+        ("Retry-After", str(retry_after)),
+        ("Cache-Control", "no-store"),
+        ("X-Gatekeeper", reason),
+    ]
+    return Reply(503, headers, b"" if method.upper() == "HEAD" else body)
+
+
+def bypass_granted(token: str, options: GateOptions, *, secure: bool) -> Reply:
+    """The answer to a visit of the secret path: set the bypass cookie, go to ``/``."""
+    cookie = (
+        f"{options.bypass_cookie}={token}; Max-Age={options.bypass_max_age}; Path=/; "
+        "HttpOnly; SameSite=Lax"
+    )
+    if secure or options.bypass_secure_cookie:
+        cookie += "; Secure"
+    headers = [
+        ("Location", "/"),
+        ("Set-Cookie", cookie),
+        ("Cache-Control", "no-store"),
+        ("Content-Length", "0"),
+    ]
+    return Reply(303, headers, b"")

@@ -1,0 +1,105 @@
+"""An immutable picture of the shared state, and the parser that builds it from Redis values.
+
+Parsing never raises: Redis is written by people with ``redis-cli`` as well as by the
+runner, so every odd value has a documented outcome, and each oddity is returned as a
+problem string for the caller to log (once, not per request).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from gatekeeper.modes import Mode, parse_mode
+
+__all__ = ["MAX_MESSAGE", "MAX_RETRY_AFTER", "Snapshot", "parse_snapshot"]
+
+MAX_MESSAGE = 2000
+"""Longer operator messages are cut: the 503 page is not a place for essays."""
+MAX_RETRY_AFTER = 86400
+"""Retry-After values are clamped to one day."""
+_MAX_SHORT = 200
+
+RawValue = str | bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The state one process acts on. ``source`` says where it came from."""
+
+    mode: Mode
+    message: str = ""
+    retry_after: int | None = None
+    hold_until: float | None = None
+    since: float | None = None
+    owner: str = ""
+    generation: str = ""
+    source: str = "redis"
+    """``redis``; ``unknown`` (the state value was not a mode); ``unreachable``
+    (Redis was lost for longer than ``stale_timeout``); ``startup`` (never read)."""
+
+
+def _text(raw: RawValue) -> str:
+    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+
+
+def _number(raw: RawValue) -> float | None:
+    try:
+        value = float(_text(raw).strip())
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def parse_snapshot(
+    raw_state: RawValue | None,
+    raw_info: Mapping[RawValue, RawValue] | None,
+    *,
+    unknown_mode: Mode,
+) -> tuple[Snapshot, list[str]]:
+    """Build a snapshot from ``GET <prefix>:state`` and ``HGETALL <prefix>:info``.
+
+    An unknown state value becomes ``unknown_mode`` (the gate's ``fail_mode``). Info
+    fields with the wrong type are ignored, out-of-range numbers are clamped.
+    """
+    problems: list[str] = []
+    mode = parse_mode(raw_state)
+    source = "redis"
+    if mode is None:
+        problems.append(
+            f"unknown state value {_text(raw_state or b'')[:_MAX_SHORT]!r}; "
+            f"expected open, hold, readonly or maintenance; acting as {unknown_mode.value}"
+        )
+        mode, source = unknown_mode, "unknown"
+
+    info = {_text(k): v for k, v in (raw_info or {}).items()}
+    message = _text(info.get("message", b"")).strip()[:MAX_MESSAGE]
+
+    retry_after: int | None = None
+    if "retry_after" in info:
+        number = _number(info["retry_after"])
+        if number is None:
+            problems.append(f"info field retry_after={_text(info['retry_after'])[:40]!r} ignored")
+        else:
+            retry_after = int(min(max(math.ceil(number), 0), MAX_RETRY_AFTER))
+
+    times: dict[str, float | None] = {}
+    for name in ("hold_until", "since"):
+        times[name] = None
+        if name in info:
+            times[name] = _number(info[name])
+            if times[name] is None:
+                problems.append(f"info field {name}={_text(info[name])[:40]!r} ignored")
+
+    snapshot = Snapshot(
+        mode=mode,
+        message=message,
+        retry_after=retry_after,
+        hold_until=times["hold_until"],
+        since=times["since"],
+        owner=_text(info.get("owner", b""))[:_MAX_SHORT],
+        generation=_text(info.get("generation", b""))[:_MAX_SHORT],
+        source=source,
+    )
+    return snapshot, problems

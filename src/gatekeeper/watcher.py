@@ -1,0 +1,352 @@
+"""The per-process watcher: one thread that keeps the state snapshot current.
+
+It subscribes to ``<prefix>:events`` (and the keyspace notifications of the state and
+info keys, which arrive only if the server enables them), re-reads the state on every
+message, polls every ``poll_interval`` as a fallback, writes this process's heartbeat
+report, and acknowledges a hold once the process has drained. Request code only ever
+reads :attr:`StateWatcher.snapshot`, an attribute; it never waits on Redis.
+
+When Redis is lost, the last known snapshot stays in force for ``stale_timeout``
+seconds, then the ``fail_mode`` snapshot replaces it (open by default). Each transition
+is logged once. The thread reconnects with capped, jittered backoff and resubscribes.
+
+The thread starts lazily, in the process that serves requests: a thread started before
+a pre-fork server forks would not exist in the workers. After a fork the child's copy
+resets itself and starts afresh on its first request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import os
+import random
+import threading
+import time
+import weakref
+from typing import Any
+
+import redis
+from redis.connection import parse_url
+
+from gatekeeper.counters import Counters
+from gatekeeper.keys import Keys
+from gatekeeper.modes import Mode
+from gatekeeper.option_parsers import redact_url
+from gatekeeper.options import GateOptions
+from gatekeeper.registry import new_process_id, report_ttl, write_report
+from gatekeeper.snapshot import Snapshot, parse_snapshot
+from gatekeeper.wakeups import LoopSignal, ThreadSignal
+
+__all__ = ["StateWatcher", "watcher_for"]
+
+log = logging.getLogger("gatekeeper")
+
+_DRAIN_TICK = 0.005
+_MAX_BACKOFF = 2.0
+
+
+class StateWatcher:
+    """Keeps :attr:`snapshot` current for every gate of this process that shares it."""
+
+    def __init__(self, options: GateOptions) -> None:
+        self.options = options
+        self.keys = Keys(options.prefix)
+        self._fail_mode = Mode.OPEN if options.fail_mode == "open" else Mode.MAINTENANCE
+        self._reset()
+
+    def _reset(self) -> None:
+        # Runs at construction and in a forked child: nothing of the parent's thread,
+        # locks or counts carries over.
+        self.snapshot: Snapshot | None = None
+        self.counters = Counters()
+        self.proc_id = new_process_id()
+        self.started_at = time.time()
+        self.signal = ThreadSignal()
+        self.ready = concurrent.futures.Future[Snapshot]()
+        self._loop_signals: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopSignal] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_ok: float | None = None
+        self._connected: bool | None = None
+        self._logged_problems: frozenset[str] = frozenset()
+        self._acked = ""
+
+    # -- used by request code -------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the thread if it is not running. Cheap after the first call."""
+        if self._thread is not None:
+            return
+        with self._lock:
+            if self._thread is None:
+                thread = threading.Thread(target=self._run, name="gatekeeper-watcher", daemon=True)
+                thread.start()
+                self._thread = thread
+
+    def wait_ready(self) -> Snapshot:
+        """Start if needed and block until the first read (bounded by the timeouts)."""
+        self.start()
+        try:
+            return self.ready.result(timeout=self._startup_timeout)
+        except concurrent.futures.TimeoutError:
+            return self._fallback()
+
+    async def wait_ready_async(self) -> Snapshot:
+        self.start()
+        try:
+            return await asyncio.wait_for(
+                asyncio.wrap_future(self.ready), timeout=self._startup_timeout
+            )
+        except asyncio.TimeoutError:
+            return self._fallback()
+
+    def loop_signal(self) -> LoopSignal:
+        """The wake-up signal of the running event loop (created on first use)."""
+        loop = asyncio.get_running_loop()
+        signal = self._loop_signals.get(loop)
+        if signal is None:
+            signal = self._loop_signals[loop] = LoopSignal(loop)
+        return signal
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Stop the thread and withdraw this process's report (tests, clean shutdown)."""
+        self._stop.set()
+        with _registry_lock:
+            for key, watcher in list(_registry.items()):
+                if watcher is self:
+                    del _registry[key]
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
+    @property
+    def _startup_timeout(self) -> float:
+        return self.options.connect_timeout * 2 + 0.5
+
+    # -- the thread -----------------------------------------------------------------
+
+    def _run(self) -> None:
+        attempt = 0
+        while not self._stop.is_set():
+            try:
+                self._session()
+            except Exception as exc:  # the thread must outlive any error
+                self._on_failure(exc)
+                delay = min(_MAX_BACKOFF, 0.05 * 2**attempt) * random.uniform(0.8, 1.2)  # noqa: S311
+                attempt = min(attempt + 1, 10)
+                self._sleep_until_retry(delay)
+            else:
+                attempt = 0
+        self._withdraw()
+
+    def _client(self) -> redis.Redis:
+        timeout = self.options.connect_timeout
+        return redis.Redis.from_url(
+            self.options.redis_url,
+            socket_connect_timeout=timeout,
+            socket_timeout=timeout,
+            retry_on_timeout=False,
+        )
+
+    def _session(self) -> None:
+        client = self._client()
+        pubsub = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+        try:
+            db = int(client.connection_pool.connection_kwargs.get("db", 0) or 0)
+            pubsub.subscribe(self.keys.events, *self.keys.keyspace_channels(db))
+            self._refresh(client, heartbeat=True)
+            next_poll = time.monotonic() + self.options.poll_interval
+            while not self._stop.is_set():
+                draining = self._drain_pending()
+                wait = max(0.0, next_poll - time.monotonic())
+                if draining:
+                    wait = min(wait, _DRAIN_TICK)
+                message = pubsub.get_message(ignore_subscribe_messages=True, timeout=wait)
+                if message is not None:
+                    # A burst of messages needs only one re-read.
+                    for _ in range(1000):
+                        if pubsub.get_message(ignore_subscribe_messages=True, timeout=0) is None:
+                            break
+                    self._refresh(client, heartbeat=False)
+                elif time.monotonic() >= next_poll:
+                    self._refresh(client, heartbeat=True)
+                    next_poll = time.monotonic() + self.options.poll_interval
+                if self._drain_pending() and self._drained():
+                    self._heartbeat(client)
+        finally:
+            for closer in (pubsub.close, client.close):
+                with contextlib.suppress(Exception):  # closing a broken connection may fail
+                    closer()
+
+    def _refresh(self, client: redis.Redis, *, heartbeat: bool) -> None:
+        pipe = client.pipeline(transaction=False)
+        pipe.get(self.keys.state)
+        pipe.hgetall(self.keys.info)
+        raw_state, raw_info = pipe.execute()
+        snapshot, problems = parse_snapshot(raw_state, raw_info, unknown_mode=self._fail_mode)
+        self._log_problems(problems)
+        self._last_ok = time.monotonic()
+        if self._connected is not True:
+            if self._connected is False:
+                log.warning("gatekeeper: Redis reachable again at %s", self._url)
+            self._connected = True
+        self._publish(snapshot)
+        if heartbeat or self._drain_pending():
+            self._heartbeat(client)
+
+    def _heartbeat(self, client: redis.Redis) -> None:
+        snapshot = self.snapshot
+        report: dict[str, Any] = {
+            "pid": os.getpid(),
+            "started": round(self.started_at, 3),
+            "mode": snapshot.mode.value if snapshot else "",
+            **self.counters.as_dict(),
+        }
+        ack = self._ack_key(snapshot)
+        if ack and self._drained():
+            report["drained"] = ack
+        pipe = client.pipeline(transaction=False)
+        write_report(pipe, self.keys, self.proc_id, report, report_ttl(self.options.poll_interval))
+        pipe.execute()
+        if "drained" in report:
+            self._acked = ack
+
+    def _withdraw(self) -> None:
+        try:
+            client = self._client()
+            client.delete(self.keys.proc(self.proc_id))
+            client.zrem(self.keys.procs, self.proc_id)
+            client.close()
+        except Exception:  # noqa: S110 - best effort: the report expires anyway
+            pass
+
+    # -- state changes --------------------------------------------------------------
+
+    def _publish(self, snapshot: Snapshot) -> None:
+        previous = self.snapshot
+        if snapshot == previous:
+            return
+        # Order matters: the snapshot is stored before waiters are woken (see wakeups).
+        self.snapshot = snapshot
+        self.signal.fire()
+        for loop_signal in list(self._loop_signals.values()):
+            if not loop_signal.fire_threadsafe():
+                self._loop_signals.pop(loop_signal.loop, None)
+        if not self.ready.done():
+            self.ready.set_result(snapshot)
+        if previous is None or previous.mode is not snapshot.mode:
+            before = previous.mode.value if previous else "(start)"
+            log.info(
+                "gatekeeper: state %s -> %s (%s)", before, snapshot.mode.value, snapshot.source
+            )
+
+    def _on_failure(self, exc: BaseException) -> None:
+        if self._connected is not False:
+            self._connected = False
+            kept = self.snapshot.mode.value if self.snapshot else None
+            log.warning(
+                "gatekeeper: Redis unreachable at %s (%s); %s",
+                self._url,
+                self._describe(exc),
+                f"keeping state {kept!r} for up to {self.options.stale_timeout:g}s"
+                if kept
+                else f"acting as {self._fail_mode.value} until it answers",
+            )
+        if self.snapshot is None:
+            self._publish(self._fallback())
+        self._check_stale()
+
+    def _sleep_until_retry(self, delay: float) -> None:
+        if self._last_ok is not None and not self._failed_over():
+            left = self._last_ok + self.options.stale_timeout - time.monotonic()
+            delay = max(0.0, min(delay, left))
+        self._stop.wait(delay)
+        self._check_stale()
+
+    def _check_stale(self) -> None:
+        if self.snapshot is None or self._failed_over():
+            return
+        last = self._last_ok or 0.0
+        if time.monotonic() - last >= self.options.stale_timeout:
+            log.error(
+                "gatekeeper: Redis lost for %.1fs; failing %s",
+                time.monotonic() - last,
+                self.options.fail_mode,
+            )
+            self._publish(Snapshot(self._fail_mode, source="unreachable"))
+
+    def _failed_over(self) -> bool:
+        return self.snapshot is not None and self.snapshot.source in ("unreachable", "startup")
+
+    def _fallback(self) -> Snapshot:
+        return self.snapshot or Snapshot(self._fail_mode, source="startup")
+
+    # -- drain acknowledgement -------------------------------------------------------
+
+    @staticmethod
+    def _ack_key(snapshot: Snapshot | None) -> str:
+        if snapshot is None or snapshot.mode is Mode.OPEN:
+            return ""
+        return f"{snapshot.mode.value}:{snapshot.generation}"
+
+    def _drain_pending(self) -> bool:
+        ack = self._ack_key(self.snapshot)
+        return bool(ack) and ack != self._acked
+
+    def _drained(self) -> bool:
+        snapshot = self.snapshot
+        return snapshot is not None and self.counters.drained(snapshot.mode)
+
+    # -- logging ----------------------------------------------------------------------
+
+    @property
+    def _url(self) -> str:
+        return redact_url(self.options.redis_url)
+
+    def _describe(self, exc: BaseException) -> str:
+        text = f"{exc.__class__.__name__}: {exc}"[:300]
+        password = parse_url(self.options.redis_url).get("password")  # type: ignore[no-untyped-call]
+        return text.replace(password, "***") if password else text
+
+    def _log_problems(self, problems: list[str]) -> None:
+        current = frozenset(problems)
+        for problem in sorted(current - self._logged_problems):
+            log.error("gatekeeper: %s: %s", self.keys.state, problem)
+        self._logged_problems = current
+
+
+_registry: dict[tuple[object, ...], StateWatcher] = {}
+_registry_lock = threading.Lock()
+
+
+def watcher_for(options: GateOptions) -> StateWatcher:
+    """The process's watcher for these options' Redis and prefix (shared by all gates)."""
+    key = (
+        options.redis_url,
+        options.prefix,
+        options.poll_interval,
+        options.stale_timeout,
+        options.connect_timeout,
+        options.fail_mode,
+    )
+    with _registry_lock:
+        watcher = _registry.get(key)
+        if watcher is None:
+            watcher = _registry[key] = StateWatcher(options)
+        return watcher
+
+
+def _after_fork_in_child() -> None:
+    global _registry_lock
+    _registry_lock = threading.Lock()
+    for watcher in _registry.values():
+        watcher._reset()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

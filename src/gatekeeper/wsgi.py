@@ -1,0 +1,114 @@
+"""WSGI middleware: hold, pass or turn away requests according to the shared state.
+
+::
+
+    from gatekeeper import WSGIMiddleware
+    application = WSGIMiddleware(application, redis_url="redis://localhost:6379/0")
+
+Options are keyword arguments, each falling back to its ``GATEKEEPER_*`` environment
+variable (see :mod:`gatekeeper.options`). A held request blocks its worker thread
+until the state changes or its deadline passes; size the server's threads and timeout
+to match (``hold_timeout`` defaults to 15 s, under gunicorn's 30 s worker timeout).
+
+In-flight requests are counted until the response iterable is closed, so a streamed
+response still counts while it streams.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from gatekeeper.counters import Counters
+from gatekeeper.decision import RequestFacts
+from gatekeeper.gate import Gate
+from gatekeeper.modes import SAFE_METHODS, Mode
+from gatekeeper.options import GateOptions, build_options
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+__all__ = ["WSGIMiddleware", "facts_from_environ"]
+
+
+def facts_from_environ(environ: WSGIEnvironment, options: GateOptions) -> RequestFacts:
+    header = "HTTP_" + options.bypass_header.upper().replace("-", "_")
+    return RequestFacts(
+        method=environ.get("REQUEST_METHOD", "GET"),
+        path=environ.get("PATH_INFO") or "/",
+        peer=environ.get("REMOTE_ADDR"),
+        forwarded_for=environ.get("HTTP_X_FORWARDED_FOR"),
+        bypass_header=environ.get(header),
+        cookie=environ.get("HTTP_COOKIE"),
+        accept=environ.get("HTTP_ACCEPT"),
+        secure=environ.get("wsgi.url_scheme") == "https",
+    )
+
+
+class _CountedBody:
+    """Wraps a streamed response so the request leaves the in-flight count on close."""
+
+    __slots__ = ("_counters", "_done", "_iterable", "_iterator", "_write")
+
+    def __init__(self, iterable: Iterable[bytes], counters: Counters, write: bool) -> None:
+        self._iterable = iterable
+        self._iterator = iter(iterable)
+        self._counters = counters
+        self._write = write
+        self._done = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        return next(self._iterator)
+
+    def close(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        try:
+            close = getattr(self._iterable, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self._counters.leave(self._write)
+
+
+class WSGIMiddleware:
+    """Gate a WSGI application. See the module docstring."""
+
+    def __init__(self, app: WSGIApplication, *, gate: Gate | None = None, **options: Any) -> None:
+        if gate is not None and options:
+            raise ValueError("gatekeeper: pass either gate= or options, not both")
+        self.app = app
+        self.gate = gate or Gate(build_options(options))
+        self._watcher = self.gate.watcher
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        snapshot = self._watcher.snapshot or self._watcher.wait_ready()
+        if snapshot.mode is Mode.OPEN:
+            return self._call_app(environ, start_response)
+        outcome = self.gate.screen(facts_from_environ(environ, self.gate.options))
+        if outcome.reply is not None:
+            reply = outcome.reply
+            start_response(reply.status_line, reply.headers)
+            return [reply.body]
+        if not outcome.counted:
+            return self.app(environ, start_response)
+        return self._call_app(environ, start_response)
+
+    def _call_app(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        counters = self._watcher.counters
+        write = environ.get("REQUEST_METHOD", "GET") not in SAFE_METHODS
+        counters.enter(write)
+        try:
+            result = self.app(environ, start_response)
+        except BaseException:
+            counters.leave(write)
+            raise
+        if type(result) is list:
+            # The body is already computed: the request's work is done.
+            counters.leave(write)
+            return result
+        return _CountedBody(result, counters, write)

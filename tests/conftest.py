@@ -1,0 +1,69 @@
+"""Shared fixtures: a real redis-server per test session, a fresh key prefix per test."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from gatekeeper import Gate, build_options
+from gatekeeper.keys import Keys
+from gatekeeper.testing import RedisServer, RedisServerMissing
+
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    try:
+        server = RedisServer()
+    except RedisServerMissing as exc:
+        # Never a skip: a missing Redis means the set-up step did not run.
+        pytest.fail(str(exc), pytrace=False)
+    with server:
+        yield server
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    if redis_server.process is None:  # a test stopped it; bring it back
+        redis_server.start()
+    return redis_server.url
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"gk{os.getpid()}t{next(_counter)}"
+
+
+@pytest.fixture
+def keys(prefix: str) -> Keys:
+    return Keys(prefix)
+
+
+@pytest.fixture
+def r(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def make_gate(redis_url: str, prefix: str) -> Iterator[Callable[..., Gate]]:
+    """Gates on the session's Redis with this test's prefix; their watchers stop after."""
+    gates: list[Gate] = []
+
+    def factory(**options: Any) -> Gate:
+        options.setdefault("redis_url", redis_url)
+        options.setdefault("prefix", prefix)
+        gate = Gate(build_options(options))
+        gates.append(gate)
+        return gate
+
+    yield factory
+    for gate in gates:
+        gate.watcher.close()
