@@ -54,7 +54,13 @@ CASES = [
     ("exempt-prefix-root", Mode.HOLD, RequestFacts("GET", "/static"), H, "hold"),
     ("exempt-exact", Mode.MAINTENANCE, RequestFacts("POST", "/admin/status"), P, "exempt-path"),
     ("non-ascii-path", Mode.MAINTENANCE, RequestFacts("GET", "/caf\xe9/\u2603"), R, "maintenance"),
-    ("network-v4", Mode.MAINTENANCE, RequestFacts("GET", "/", peer="10.1.2.3"), P, "exempt-network"),
+    (
+        "network-v4",
+        Mode.MAINTENANCE,
+        RequestFacts("GET", "/", peer="10.1.2.3"),
+        P,
+        "exempt-network",
+    ),
     ("network-v6", Mode.HOLD, RequestFacts("GET", "/", peer="2001:db8::1"), P, "exempt-network"),
     (
         "network-v4-mapped",

@@ -100,7 +100,9 @@ def test_secret_not_in_repr() -> None:
         pytest.param("redis://:pw@h:1/0", "redis://:***@h:1/0", id="password-only"),
         pytest.param("rediss://user:pw@h:1/0", "rediss://user:***@h:1/0", id="user-password"),
         pytest.param("redis://pw@h/0", "redis://***@h/0", id="bare-userinfo"),
-        pytest.param("unix:///s.sock?password=pw&db=1", "unix:///s.sock?password=***&db=1", id="qs"),
+        pytest.param(
+            "unix:///s.sock?password=pw&db=1", "unix:///s.sock?password=***&db=1", id="qs"
+        ),
     ],
 )
 def test_redact_url_hides_passwords(url: str, expected: str) -> None:

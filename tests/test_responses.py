@@ -15,7 +15,9 @@ from gatekeeper.snapshot import Snapshot
 OPTIONS = build_options({"api_prefixes": "/api/"}, lookup=lambda name: None)
 
 
-def reply_for(snapshot: Snapshot, *, method: str = "GET", path: str = "/", accept: str | None = None):  # type: ignore[no-untyped-def]
+def reply_for(
+    snapshot: Snapshot, *, method: str = "GET", path: str = "/", accept: str | None = None
+):  # type: ignore[no-untyped-def]
     return unavailable(
         snapshot, reason="maintenance", options=OPTIONS, method=method, path=path, accept=accept
     )
@@ -26,10 +28,13 @@ def headers(reply) -> dict[str, str]:  # type: ignore[no-untyped-def]
 
 
 def test_html_page_has_retry_after_refresh_and_escaped_message() -> None:
-    snapshot = Snapshot(Mode.MAINTENANCE, message="<script>alert(1)</script> & back soon", retry_after=42)
+    snapshot = Snapshot(
+        Mode.MAINTENANCE, message="<script>alert(1)</script> & back soon", retry_after=42
+    )
     reply = reply_for(snapshot, accept="text/html,*/*;q=0.8")
     page = reply.body.decode()
-    assert reply.status == 503 and reply.status_line == "503 Service Unavailable"
+    assert reply.status == 503
+    assert reply.status_line == "503 Service Unavailable"
     assert headers(reply)["Retry-After"] == "42"
     assert headers(reply)["Cache-Control"] == "no-store"
     assert headers(reply)["Content-Type"].startswith("text/html")
@@ -106,7 +111,9 @@ def test_bypass_redirect_sets_http_only_cookie_and_goes_home() -> None:
     assert reply.status == 303
     cookie = headers(reply)["Set-Cookie"]
     assert cookie.startswith("gatekeeper_bypass=123.abc;")
-    assert "HttpOnly" in cookie and "Secure" in cookie and "SameSite=Lax" in cookie
+    assert "HttpOnly" in cookie
+    assert "Secure" in cookie
+    assert "SameSite=Lax" in cookie
     assert headers(reply)["Location"] == "/"
 
 

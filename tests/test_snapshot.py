@@ -33,7 +33,8 @@ def test_unknown_state_acts_as_fail_mode_and_reports_problem() -> None:
     snapshot, problems = parse_snapshot(b"maintenence", {}, unknown_mode=Mode.OPEN)
     assert snapshot.mode is Mode.OPEN
     assert snapshot.source == "unknown"
-    assert len(problems) == 1 and "'maintenence'" in problems[0]
+    assert len(problems) == 1
+    assert "'maintenence'" in problems[0]
 
 
 def test_unknown_state_with_fail_closed_is_maintenance() -> None:

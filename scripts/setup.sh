@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Prepare a fresh Debian machine: system packages (as root) and a virtualenv in .venv
+# holding the package with its test extras. Safe to run again: it skips what is there.
+# Usage: scripts/setup.sh [extra Debian packages...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want=(redis-server:redis-server redis-cli:redis-tools "$@")
+missing=()
+for item in "${want[@]}"; do
+  binary=${item%%:*}
+  package=${item#*:}
+  command -v "$binary" >/dev/null 2>&1 || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing ${missing[*]} with apt-get" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "setup: missing ${missing[*]}; install them (sudo apt-get install ${missing[*]}) and rerun" >&2
+    exit 1
+  fi
+fi
+
+PYTHON=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]" 2>&1 \
+  | { grep -v "^WARNING: Location" || true; }

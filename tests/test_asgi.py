@@ -1,0 +1,233 @@
+"""The ASGI middleware in-process (real event loop, real redis-server)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import redis
+
+from gatekeeper import ASGIMiddleware, Gate
+from gatekeeper.keys import Keys
+
+Message = dict[str, Any]
+
+
+class RecordingApp:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, bytes]] = []
+        self.scopes: list[str] = []
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        self.scopes.append(scope["type"])
+        if scope["type"] == "lifespan":
+            message = await receive()
+            await send({"type": f"{message['type']}.complete"})
+            return
+        if scope["type"] == "websocket":
+            await receive()
+            await send({"type": "websocket.accept"})
+            await send({"type": "websocket.close", "code": 1000})
+            self.calls.append(("WS", scope["path"], b""))
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        self.calls.append((scope["method"], scope["path"], body))
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok:" + body})
+
+
+def http_scope(
+    method: str = "GET", path: str = "/", headers: list[tuple[bytes, bytes]] | None = None
+) -> dict[str, Any]:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "query_string": b"",
+        "headers": headers or [],
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 8000),
+    }
+
+
+class Exchange:
+    """One request: feeds ``incoming`` to the app and collects what it sends."""
+
+    def __init__(self, incoming: list[Message]) -> None:
+        self.queue: asyncio.Queue[Message] = asyncio.Queue()
+        for message in incoming:
+            self.queue.put_nowait(message)
+        self.sent: list[Message] = []
+
+    async def receive(self) -> Message:
+        return await self.queue.get()
+
+    async def send(self, message: Message) -> None:
+        self.sent.append(message)
+
+    @property
+    def status(self) -> int | None:
+        starts = [m for m in self.sent if m["type"].endswith("response.start")]
+        return starts[0]["status"] if starts else None
+
+    @property
+    def body(self) -> bytes:
+        return b"".join(m.get("body", b"") for m in self.sent if m["type"].endswith(".body"))
+
+    def header(self, name: bytes) -> bytes | None:
+        start = next(m for m in self.sent if m["type"].endswith("response.start"))
+        return dict(start["headers"]).get(name)
+
+
+async def call(mw: ASGIMiddleware, scope: dict[str, Any], body: bytes = b"") -> Exchange:
+    exchange = Exchange([{"type": "http.request", "body": body, "more_body": False}])
+    await mw(scope, exchange.receive, exchange.send)
+    return exchange
+
+
+def set_state(r: redis.Redis, keys: Keys, state: str | None, **info: object) -> None:
+    if info:
+        r.hset(keys.info, mapping=info)  # type: ignore[arg-type]
+    if state is None:
+        r.delete(keys.state)
+    else:
+        r.set(keys.state, state)
+    r.publish(keys.events, "x")
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 3.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not predicate():  # noqa: ASYNC110 - counters have no event to await
+            await asyncio.sleep(0.002)
+
+
+@pytest.fixture
+def app() -> RecordingApp:
+    return RecordingApp()
+
+
+@pytest.fixture
+def middleware(make_gate: Callable[..., Gate], app: RecordingApp) -> Callable[..., ASGIMiddleware]:
+    def factory(**options: Any) -> ASGIMiddleware:
+        return ASGIMiddleware(app, gate=make_gate(**options))
+
+    return factory
+
+
+async def test_open_passes_and_lifespan_is_untouched(
+    middleware: Callable[..., ASGIMiddleware], app: RecordingApp
+) -> None:
+    mw = middleware()
+    lifespan = Exchange([{"type": "lifespan.startup"}])
+    await mw({"type": "lifespan", "asgi": {"version": "3.0"}}, lifespan.receive, lifespan.send)
+    assert lifespan.sent == [{"type": "lifespan.startup.complete"}]
+    exchange = await call(mw, http_scope("POST", "/x"), b"payload")
+    assert (exchange.status, exchange.body) == (200, b"ok:payload")
+    assert app.scopes == ["lifespan", "http"]
+
+
+async def test_maintenance_answers_json_503(
+    middleware: Callable[..., ASGIMiddleware], app: RecordingApp, r: redis.Redis, keys: Keys
+) -> None:
+    set_state(r, keys, "maintenance", message="brb", retry_after="12")
+    mw = middleware()
+    exchange = await call(mw, http_scope(headers=[(b"accept", b"application/json")]))
+    assert exchange.status == 503
+    assert exchange.header(b"retry-after") == b"12"
+    assert json.loads(exchange.body)["message"] == "brb"
+    assert app.calls == []
+
+
+async def test_held_requests_released_with_their_bodies(
+    middleware: Callable[..., ASGIMiddleware], app: RecordingApp, r: redis.Redis, keys: Keys
+) -> None:
+    mw = middleware(hold_timeout=10)
+    set_state(r, keys, "hold")
+    watcher = mw.gate.watcher
+    await until(lambda: watcher.wait_ready().mode.value == "hold")
+    tasks = [
+        asyncio.create_task(call(mw, http_scope("POST", f"/w{i}"), b"b%d" % i)) for i in range(50)
+    ]
+    await until(lambda: watcher.counters.held == 50)
+    assert app.calls == []
+    set_state(r, keys, None)
+    exchanges = await asyncio.wait_for(asyncio.gather(*tasks), 5)
+    assert [e.status for e in exchanges] == [200] * 50
+    assert sorted(app.calls) == sorted(("POST", f"/w{i}", b"b%d" % i) for i in range(50))
+    assert watcher.counters.held == 0
+    assert watcher.counters.inflight == 0
+
+
+async def test_client_disconnect_while_held_frees_waiter_and_skips_app(
+    middleware: Callable[..., ASGIMiddleware], app: RecordingApp, r: redis.Redis, keys: Keys
+) -> None:
+    mw = middleware(hold_timeout=10)
+    set_state(r, keys, "hold")
+    watcher = mw.gate.watcher
+    await until(lambda: watcher.wait_ready().mode.value == "hold")
+    exchange = Exchange([{"type": "http.request", "body": b"x", "more_body": False}])
+    task = asyncio.create_task(mw(http_scope("POST"), exchange.receive, exchange.send))
+    await until(lambda: watcher.counters.held == 1)
+    exchange.queue.put_nowait({"type": "http.disconnect"})
+    await asyncio.wait_for(task, 2)
+    assert exchange.sent == []
+    assert app.calls == []
+    assert watcher.counters.held == 0
+
+
+async def test_websocket_refused_under_maintenance(
+    middleware: Callable[..., ASGIMiddleware], app: RecordingApp, r: redis.Redis, keys: Keys
+) -> None:
+    set_state(r, keys, "maintenance")
+    mw = middleware()
+    scope = {"type": "websocket", "path": "/ws", "headers": [], "client": ("127.0.0.1", 1)}
+    plain = Exchange([{"type": "websocket.connect"}])
+    await mw(scope, plain.receive, plain.send)
+    assert plain.sent == [{"type": "websocket.close", "code": 1013}]
+    rich = Exchange([{"type": "websocket.connect"}])
+    await mw({**scope, "extensions": {"websocket.http.response": {}}}, rich.receive, rich.send)
+    assert rich.status == 503
+    assert app.calls == []
+
+
+async def test_websocket_held_then_accepted(
+    middleware: Callable[..., ASGIMiddleware], app: RecordingApp, r: redis.Redis, keys: Keys
+) -> None:
+    mw = middleware(hold_timeout=10)
+    set_state(r, keys, "hold")
+    watcher = mw.gate.watcher
+    await until(lambda: watcher.wait_ready().mode.value == "hold")
+    exchange = Exchange([{"type": "websocket.connect"}])
+    scope = {"type": "websocket", "path": "/ws", "headers": [], "client": ("127.0.0.1", 1)}
+    task = asyncio.create_task(mw(scope, exchange.receive, exchange.send))
+    await until(lambda: watcher.counters.held == 1)
+    set_state(r, keys, "open")
+    await asyncio.wait_for(task, 3)
+    assert exchange.sent[0] == {"type": "websocket.accept"}
+    assert watcher.counters.inflight == 0  # websockets never count toward the drain
+
+
+async def test_thousand_held_requests_all_answered_on_release(
+    middleware: Callable[..., ASGIMiddleware], app: RecordingApp, r: redis.Redis, keys: Keys
+) -> None:
+    mw = middleware(hold_timeout=20)
+    set_state(r, keys, "hold")
+    watcher = mw.gate.watcher
+    await until(lambda: watcher.wait_ready().mode.value == "hold")
+    tasks = [asyncio.create_task(call(mw, http_scope())) for _ in range(1000)]
+    await until(lambda: watcher.counters.held == 1000, 10)
+    set_state(r, keys, "open")
+    exchanges = await asyncio.wait_for(asyncio.gather(*tasks), 10)
+    assert all(e.status == 200 for e in exchanges)
+    assert len(app.calls) == 1000
