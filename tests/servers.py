@@ -90,7 +90,9 @@ class Server:
         Path(self.log_path).unlink(missing_ok=True)
 
 
-def gunicorn(app: str, env: dict[str, str], workers: int = 2, threads: int = 16) -> Server:
+def gunicorn(
+    app: str, env: dict[str, str], workers: int = 2, threads: int = 16, cwd: Path = ROOT
+) -> Server:
     port = free_port()
     argv = [
         str(BIN / "gunicorn"), app,
@@ -101,10 +103,10 @@ def gunicorn(app: str, env: dict[str, str], workers: int = 2, threads: int = 16)
         "--graceful-timeout", "5",
         "--log-level", "warning",
     ]  # fmt: skip
-    return Server(argv, port, env)
+    return Server(argv, port, env, cwd)
 
 
-def uvicorn(app: str, env: dict[str, str], workers: int = 1) -> Server:
+def uvicorn(app: str, env: dict[str, str], workers: int = 1, cwd: Path = ROOT) -> Server:
     port = free_port()
     argv = [
         str(BIN / "uvicorn"), app,
@@ -114,4 +116,4 @@ def uvicorn(app: str, env: dict[str, str], workers: int = 1) -> Server:
         "--log-level", "warning",
         "--timeout-graceful-shutdown", "5",
     ]  # fmt: skip
-    return Server(argv, port, env)
+    return Server(argv, port, env, cwd)

@@ -2,19 +2,41 @@
 
 WSGI and ASGI middleware that pass, hold or turn away requests according to one
 state kept in Redis, and a runner that sets that state around a migration.
+
+Names are imported on first use, so that ``gatekeeper`` on the command line does not pay
+for the middleware's imports.
 """
 
 from __future__ import annotations
 
-from gatekeeper.asgi import ASGIMiddleware
-from gatekeeper.decision import Decision, RequestFacts, Verdict, decide
-from gatekeeper.gate import Gate
-from gatekeeper.keys import Keys
-from gatekeeper.modes import Mode
-from gatekeeper.options import GateOptions, OptionError, build_options
-from gatekeeper.wsgi import WSGIMiddleware
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gatekeeper.asgi import ASGIMiddleware
+    from gatekeeper.decision import Decision, RequestFacts, Verdict, decide
+    from gatekeeper.gate import Gate
+    from gatekeeper.keys import Keys
+    from gatekeeper.modes import Mode
+    from gatekeeper.options import GateOptions, OptionError, build_options
+    from gatekeeper.wsgi import WSGIMiddleware
 
 __version__ = "0.1.0.dev0"
+
+_EXPORTS = {
+    "ASGIMiddleware": "gatekeeper.asgi",
+    "Decision": "gatekeeper.decision",
+    "Gate": "gatekeeper.gate",
+    "GateOptions": "gatekeeper.options",
+    "Keys": "gatekeeper.keys",
+    "Mode": "gatekeeper.modes",
+    "OptionError": "gatekeeper.options",
+    "RequestFacts": "gatekeeper.decision",
+    "Verdict": "gatekeeper.decision",
+    "WSGIMiddleware": "gatekeeper.wsgi",
+    "build_options": "gatekeeper.options",
+    "decide": "gatekeeper.decision",
+}
 
 __all__ = [
     "ASGIMiddleware",
@@ -31,3 +53,16 @@ __all__ = [
     "build_options",
     "decide",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'gatekeeper' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

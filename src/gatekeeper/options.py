@@ -114,6 +114,11 @@ _PARSERS: dict[str, Parser] = {
 OPTION_NAMES = tuple(_PARSERS)
 
 
+def parse_option(name: str, raw: object) -> Any:
+    """Validate one option's value on its own (the CLI's ``--redis-url``, ``--prefix``)."""
+    return _PARSERS[name](name, raw)
+
+
 def _env_lookup(name: str) -> object | None:
     return os.environ.get(name)
 

@@ -44,7 +44,8 @@ __all__ = ["StateWatcher", "watcher_for"]
 
 log = logging.getLogger("gatekeeper")
 
-_DRAIN_TICK = 0.005
+_REPORT_TICK = 0.005
+_REPORT_PATIENCE = 0.5
 _MAX_WAIT = 0.25
 _MAX_BACKOFF = 2.0
 
@@ -77,6 +78,7 @@ class StateWatcher:
         self._connected: bool | None = None
         self._logged_problems: frozenset[str] = frozenset()
         self._acked = ""
+        self._report_after_change: float | None = None
 
     # -- used by request code -------------------------------------------------------
 
@@ -164,11 +166,10 @@ class StateWatcher:
             self._refresh(client, heartbeat=True)
             next_poll = time.monotonic() + self.options.poll_interval
             while not self._stop.is_set():
-                draining = self._drain_pending()
                 # Capped so that close() is noticed quickly; an idle wake-up costs ~µs.
                 wait = min(_MAX_WAIT, max(0.0, next_poll - time.monotonic()))
-                if draining:
-                    wait = min(wait, _DRAIN_TICK)
+                if self._report_wanted():
+                    wait = min(wait, _REPORT_TICK)
                 message = pubsub.get_message(ignore_subscribe_messages=True, timeout=wait)
                 if message is not None:
                     # A burst of messages needs only one re-read.
@@ -179,7 +180,7 @@ class StateWatcher:
                 elif time.monotonic() >= next_poll:
                     self._refresh(client, heartbeat=True)
                     next_poll = time.monotonic() + self.options.poll_interval
-                if self._drain_pending() and self._drained():
+                if self._report_wanted() and self._report_ready():
                     self._heartbeat(client)
         finally:
             for closer in (pubsub.close, client.close):
@@ -199,7 +200,7 @@ class StateWatcher:
                 log.warning("gatekeeper: Redis reachable again at %s", self._url)
             self._connected = True
         self._publish(snapshot)
-        if heartbeat or self._drain_pending():
+        if heartbeat:
             self._heartbeat(client)
 
     def _heartbeat(self, client: redis.Redis) -> None:
@@ -216,6 +217,7 @@ class StateWatcher:
         pipe = client.pipeline(transaction=False)
         write_report(pipe, self.keys, self.proc_id, report, report_ttl(self.options.poll_interval))
         pipe.execute()
+        self._report_after_change = None
         if "drained" in report:
             self._acked = ack
 
@@ -243,6 +245,8 @@ class StateWatcher:
         if not self.ready.done():
             self.ready.set_result(snapshot)
         if previous is None or previous.mode is not snapshot.mode:
+            # The runner waits on reports after a change: write one as soon as settled.
+            self._report_after_change = time.monotonic()
             before = previous.mode.value if previous else "(start)"
             log.info(
                 "gatekeeper: state %s -> %s (%s)", before, snapshot.mode.value, snapshot.source
@@ -296,6 +300,20 @@ class StateWatcher:
         if snapshot is None or snapshot.mode is Mode.OPEN:
             return ""
         return f"{snapshot.mode.value}:{snapshot.generation}"
+
+    def _report_wanted(self) -> bool:
+        return self._report_after_change is not None or self._drain_pending()
+
+    def _report_ready(self) -> bool:
+        """Settled: drained under a gated mode, nobody held under open (or waited enough)."""
+        snapshot = self.snapshot
+        if snapshot is None:
+            return False
+        if snapshot.mode is not Mode.OPEN:
+            return self._drained()
+        since = self._report_after_change
+        late = since is not None and time.monotonic() - since > _REPORT_PATIENCE
+        return self.counters.held == 0 or late
 
     def _drain_pending(self) -> bool:
         ack = self._ack_key(self.snapshot)

@@ -1,0 +1,76 @@
+"""Running the migration command as a child, with the runner's signals forwarded to it.
+
+The child gets its own process group so that a Ctrl-C at the terminal reaches the runner
+first; the runner forwards it to the whole group (a ``sh -c`` wrapper and what it starts),
+waits for the child, and only then releases the gate. Output is inherited: it streams
+through unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from types import FrameType
+
+__all__ = ["SignalTrap", "exit_status", "run_check", "start_child"]
+
+FORWARDED = (signal.SIGINT, signal.SIGTERM)
+
+
+def exit_status(returncode: int) -> int:
+    """A shell-style status: a child killed by signal N gives 128 + N."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def start_child(argv: Sequence[str]) -> subprocess.Popen[bytes]:
+    if sys.version_info >= (3, 11):
+        return subprocess.Popen(list(argv), process_group=0)
+    return subprocess.Popen(list(argv), preexec_fn=os.setpgrp)
+
+
+def run_check(command: str) -> int:
+    """Run ``--if-pending`` CHECK; a CHECK that cannot start counts as "pending"."""
+    try:
+        return subprocess.run(shlex.split(command), check=False).returncode
+    except (OSError, ValueError) as exc:
+        print(f"gatekeeper: cannot run the pending check: {exc}; assuming pending", file=sys.stderr)
+        return 1
+
+
+class SignalTrap:
+    """Records SIGINT/SIGTERM and forwards them to the child's process group, if any."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self.child: subprocess.Popen[bytes] | None = None
+        self.event = threading.Event()
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self.received = signum
+        self.event.set()
+        child = self.child
+        if child is not None and child.poll() is None:
+            with suppress(ProcessLookupError):
+                os.killpg(child.pid, signum)
+
+    @contextmanager
+    def installed(self) -> Iterator[SignalTrap]:
+        if threading.current_thread() is not threading.main_thread():
+            yield self  # signals can only be trapped in the main thread (tests call main())
+            return
+        previous = {sig: signal.signal(sig, self._handle) for sig in FORWARDED}
+        try:
+            yield self
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def describe(argv: Sequence[str]) -> str:
+    return shlex.join(argv)

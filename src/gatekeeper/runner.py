@@ -1,0 +1,312 @@
+"""``gatekeeper run-migration``: hold traffic, drain, migrate, release. Never strand the site.
+
+Phases: (optional) check whether anything is pending; take the lock; set the state with a
+TTL and PUBLISH; wait for every live gate process to report it has drained; run COMMAND;
+switch to ``maintenance`` if it overruns ``max_hold``; open (or apply the failure policy)
+and PUBLISH; report. The lock and the state's TTL are renewed by :class:`HoldLease`, so a
+runner killed outright leaves the site held for at most one TTL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import subprocess
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+
+from gatekeeper.child import SignalTrap, describe, exit_status, run_check, start_child
+from gatekeeper.control import identity, info_fields, set_mode, set_open
+from gatekeeper.holdlease import HoldLease
+from gatekeeper.keys import Keys
+from gatekeeper.modes import Mode
+from gatekeeper.progress import Progress
+from gatekeeper.registry import read_processes
+
+__all__ = ["RunOptions", "RunResult", "run_migration"]
+
+EXIT_USAGE = 2
+EXIT_DRAIN = 3
+COUNTS = ("held_total", "released_total", "rejected_total")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    command: list[str]
+    mode: Mode = Mode.HOLD
+    ttl: float = 6.0
+    max_hold: float = 15.0
+    drain_timeout: float = 5.0
+    strict_drain: bool = False
+    on_failure: str = "open"
+    if_pending: str | None = None
+    allow_ungated: bool = False
+    message: str | None = None
+    retry_after: int | None = None
+
+
+@dataclass
+class RunResult:
+    exit_code: int
+    outcome: str = ""
+    pending: bool | None = None
+    gated: bool = True
+    held_seconds: float = 0.0
+    migrate_seconds: float = 0.0
+    overrun: bool = False
+    final_state: str = ""
+    released_at: float = 0.0
+    """Epoch time of the release write (what held requests wait for)."""
+    undrained: list[str] = field(default_factory=list)
+    processes: int = 0
+    requests: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def run_migration(
+    client: redis.Redis, keys: Keys, opts: RunOptions, progress: Progress
+) -> RunResult:
+    trap = SignalTrap()
+    with trap.installed():
+        return _Run(client, keys, opts, progress, trap).run()
+
+
+class _Run:
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: Keys,
+        opts: RunOptions,
+        progress: Progress,
+        trap: SignalTrap,
+    ) -> None:
+        self.client, self.keys, self.opts, self.progress, self.trap = (
+            client,
+            keys,
+            opts,
+            progress,
+            trap,
+        )
+        self.result = RunResult(exit_code=0)
+        self.lease = HoldLease(
+            client, keys, token=f"{identity()}:{secrets.token_hex(3)}", ttl=opts.ttl,
+            on_event=self._lease_event,
+        )  # fmt: skip
+
+    def run(self) -> RunResult:
+        opts, result = self.opts, self.result
+        if opts.if_pending:
+            self.progress.phase(f"checking for pending migrations: {opts.if_pending}")
+            result.pending = run_check(opts.if_pending) != 0
+            if not result.pending:
+                self.progress.phase("nothing pending: running COMMAND without holding traffic")
+                return self._ungated("not-pending")
+        try:
+            self.client.ping()
+        except redis.RedisError as exc:
+            if not opts.allow_ungated:
+                raise
+            self.progress.note(
+                f"Redis unreachable ({exc.__class__.__name__}); "
+                "--allow-ungated: running COMMAND without a gate"
+            )
+            return self._ungated("ungated")
+        self.lease.acquire()
+        try:
+            return self._gated()
+        finally:
+            self.lease.stop()
+            self.lease.release()
+            self.progress.close()
+
+    def _ungated(self, outcome: str) -> RunResult:
+        self.result.gated = False
+        self.result.outcome = outcome
+        self.result.exit_code = self._run_command()
+        return self.result
+
+    def _gated(self) -> RunResult:
+        opts, result = self.opts, self.result
+        generation = secrets.token_hex(6)
+        started = time.monotonic()
+        fields = info_fields(
+            message=opts.message, retry_after=opts.retry_after,
+            hold_until=time.time() + opts.max_hold, generation=generation, owner=self.lease.token,
+        )  # fmt: skip
+        set_mode(self.client, self.keys, opts.mode, fields, ttl=opts.ttl)
+        self.lease.track(opts.mode, fields)
+        self.lease.start()
+        before = self._counts()
+        self.progress.phase(
+            f"{opts.mode.value}: traffic gated (ttl {opts.ttl:g}s, max hold {opts.max_hold:g}s)"
+        )
+
+        if not self._drain(f"{opts.mode.value}:{generation}") and opts.strict_drain:
+            result.exit_code, result.outcome = EXIT_DRAIN, "drain-timeout"
+        elif self.trap.received is not None:
+            result.exit_code, result.outcome = 128 + self.trap.received, "interrupted"
+        else:
+            self.progress.phase(f"migrating: {describe(opts.command)}")
+            result.exit_code = self._run_command(overrun_at=started + opts.max_hold, fields=fields)
+            result.migrate_seconds = round(time.monotonic() - started, 3)
+            if self.trap.received is not None:
+                result.outcome = "interrupted"
+            else:
+                result.outcome = "success" if result.exit_code == 0 else "failed"
+
+        self._release(success=result.outcome == "success")
+        result.held_seconds = round(time.monotonic() - started, 3)
+        result.requests = self._deltas(before)
+        requests = result.requests
+        self.progress.phase(
+            f"released ({result.final_state}) after {result.held_seconds:.2f}s: "
+            f"{requests['held']} requests held, {requests['released']} released, "
+            f"{requests['rejected']} answered 503"
+        )
+        return result
+
+    def _drain(self, ack: str) -> bool:
+        deadline = time.monotonic() + self.opts.drain_timeout
+        announced = -1
+        while True:
+            reports = read_processes(self.client, self.keys)
+            waiting = [r for r in reports if r.get("drained") != ack]
+            self.result.processes = len(reports)
+            if len(reports) != announced:
+                announced = len(reports)
+                self.progress.phase(f"draining {len(reports)} processes")
+            if not waiting:
+                return True
+            if time.monotonic() >= deadline or self.trap.received is not None:
+                self.result.undrained = [
+                    f"{r['id']} ({r.get('inflight', '?')} in flight)" for r in waiting
+                ]
+                self.progress.note(
+                    f"drain timeout after {self.opts.drain_timeout:g}s; not drained: "
+                    + ", ".join(self.result.undrained)
+                    + ("; stopping (--strict-drain)" if self.opts.strict_drain else "; going on")
+                )
+                return False
+            self.progress.tick(sum(int(r.get("held", 0)) for r in reports))
+            self.trap.event.wait(0.01)
+
+    def _run_command(
+        self, overrun_at: float | None = None, fields: dict[str, str] | None = None
+    ) -> int:
+        try:
+            child = start_child(self.opts.command)
+        except OSError as exc:
+            self.progress.note(f"cannot start COMMAND: {exc}")
+            return 127
+        self.trap.child = child
+        next_tick = 0.0
+        while child.poll() is None:
+            now = time.monotonic()
+            if overrun_at is not None and now >= overrun_at and not self.result.overrun:
+                self._overrun(fields or {})
+            if overrun_at is not None and now >= next_tick:
+                next_tick = now + 0.25
+                with contextlib.suppress(redis.RedisError):  # the display can wait
+                    self.progress.tick(
+                        sum(int(r.get("held", 0)) for r in read_processes(self.client, self.keys))
+                    )
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.wait(0.05)
+        self.trap.child = None
+        return exit_status(child.returncode)
+
+    def _overrun(self, fields: dict[str, str]) -> None:
+        self.result.overrun = True
+        if self.lease.overridden is not None:
+            return
+        message = self.opts.message or "The upgrade is taking longer than expected."
+        new_fields = {**fields, "message": message, "retry_after": str(self.opts.retry_after or 10)}
+        new_fields.pop("hold_until", None)
+        try:
+            set_mode(self.client, self.keys, Mode.MAINTENANCE, new_fields, ttl=self.opts.ttl)
+        except redis.RedisError as exc:
+            self.progress.note(f"could not switch to maintenance: {exc.__class__.__name__}")
+            return
+        self.lease.track(Mode.MAINTENANCE, new_fields)
+        self.progress.phase(
+            f"overrun: COMMAND still running after {self.opts.max_hold:g}s; "
+            "maintenance (503) until it ends"
+        )
+
+    def _release(self, *, success: bool) -> None:
+        self.lease.stop()
+        if self.lease.overridden is not None:
+            self.result.final_state = self.lease.overridden
+            self.progress.note(
+                f"an operator set the state to {self.lease.overridden!r}; leaving it"
+            )
+            return
+        policy = "open" if success else self.opts.on_failure
+        for attempt in range(20):
+            try:
+                if policy == "open":
+                    set_open(self.client, self.keys)
+                else:
+                    fields = info_fields(
+                        message=self.opts.message or "The upgrade failed; we are on it.",
+                        retry_after=self.opts.retry_after or 60,
+                        owner=self.lease.token,
+                    )
+                    set_mode(self.client, self.keys, Mode.MAINTENANCE, fields)
+                self.result.final_state = policy if policy == "open" else "maintenance"
+                self.result.released_at = round(time.time(), 4)
+                return
+            except redis.RedisError as exc:
+                if attempt == 0:
+                    self.progress.note(f"release failed ({exc.__class__.__name__}); retrying")
+                time.sleep(min(0.05 * 2**attempt, 1.0))
+        self.result.final_state = "unknown"
+        self.progress.note(f"could not release; the state expires within {self.opts.ttl:g}s anyway")
+
+    def _counts(self) -> dict[str, dict[str, int]]:
+        try:
+            reports = read_processes(self.client, self.keys)
+        except redis.RedisError:
+            return {}
+        return {r["id"]: {k: int(r.get(k, 0)) for k in COUNTS} for r in reports}
+
+    def _deltas(self, before: dict[str, dict[str, int]]) -> dict[str, int]:
+        # Wait briefly for every process to report the release (held back to zero).
+        deadline = time.monotonic() + 3.0
+        after = before
+        while time.monotonic() < deadline:
+            try:
+                reports = read_processes(self.client, self.keys)
+            except redis.RedisError:
+                break
+            after = {r["id"]: {k: int(r.get(k, 0)) for k in COUNTS} for r in reports}
+            if all(
+                int(r.get("held", 0)) == 0 and r.get("mode") == self.result.final_state
+                for r in reports
+            ):
+                break
+            time.sleep(0.05)
+        totals = {"held": 0, "released": 0, "rejected": 0}
+        for proc_id, counts in after.items():
+            base = before.get(proc_id, dict.fromkeys(COUNTS, 0))
+            totals["held"] += counts["held_total"] - base["held_total"]
+            totals["released"] += counts["released_total"] - base["released_total"]
+            totals["rejected"] += counts["rejected_total"] - base["rejected_total"]
+        return totals
+
+    def _lease_event(self, kind: str, detail: str) -> None:
+        messages = {
+            "restored": f"Redis had lost the state: set {detail!r} again",
+            "overridden": f"an operator set the state to {detail!r}: no longer renewing the hold",
+            "lock-lost": "the lock was taken by someone else",
+            "redis-error": f"heartbeat failed ({detail}); retrying",
+            "redis-ok": "heartbeat reaches Redis again",
+        }
+        self.result.notes.append(messages[kind])
+        self.progress.note(messages[kind])

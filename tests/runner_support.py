@@ -1,0 +1,33 @@
+"""Helpers for runner tests: start ``python -m gatekeeper run-migration`` as a process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+
+from gatekeeper.loadgen import Sample
+
+
+def start_runner(
+    redis_url: str, prefix: str, args: Sequence[str], **popen: object
+) -> subprocess.Popen[str]:
+    env = {**os.environ, "GATEKEEPER_REDIS_URL": redis_url, "GATEKEEPER_PREFIX": prefix}
+    return subprocess.Popen(  # type: ignore[call-overload, no-any-return]
+        [sys.executable, "-m", "gatekeeper", "run-migration", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
+    )
+
+
+def failures(samples: list[Sample]) -> list[Sample]:
+    return [s for s in samples if s.status != 200]
+
+
+def overlapping(samples: list[Sample], start: float, end: float) -> list[Sample]:
+    """Requests sent while the window was open."""
+    return [s for s in samples if start <= s.started < end]
