@@ -162,7 +162,7 @@ def test_sigterm_forwards_to_command_and_opens(
     redis_url: str, prefix: str, r: redis.Redis, keys: Keys, tmp_path: Path
 ) -> None:
     trace = tmp_path / "trace"
-    script = f"trap 'echo TERM >> {trace}; exit 143' TERM; echo started > {trace}; sleep 30 & wait"
+    script = f"trap 'echo TERM >> {trace}; exit 143' TERM; sleep 30 & echo started > {trace}; wait"
     runner = start_runner(redis_url, prefix, ["--json", "--", "sh", "-c", script])
     wait_for(lambda: trace.exists(), 10.0)
     runner.send_signal(signal.SIGTERM)

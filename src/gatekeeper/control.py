@@ -40,6 +40,7 @@ def info_fields(
     hold_until: float | None = None,
     generation: str | None = None,
     owner: str | None = None,
+    ttl: float | None = None,
 ) -> dict[str, str]:
     fields = {"owner": owner or identity(), "since": f"{time.time():.3f}"}
     if message:
@@ -50,6 +51,8 @@ def info_fields(
         fields["hold_until"] = f"{hold_until:.3f}"
     if generation:
         fields["generation"] = generation
+    if ttl:
+        fields["ttl"] = f"{ttl:g}"
     return fields
 
 

@@ -29,6 +29,9 @@ class Sample:
     """HTTP status, or 0 when no response arrived (see ``error``)."""
     error: str = ""
     body: bytes = b""
+    number: int = -1
+    retry_after: str | None = None
+    """The request's sequence number (sent in ``id_header`` when one is set)."""
 
     @property
     def latency(self) -> float:
@@ -51,11 +54,13 @@ class Load:
         timeout: float = 30.0,
         next_request: Callable[[int], Request] | None = None,
         keep_body: bool = False,
+        id_header: str | None = None,
     ) -> None:
         self.host, self.port = host, port
         self.workers, self.pause, self.timeout = workers, pause, timeout
         self.next_request = next_request or (lambda n: ("GET", "/", b""))
         self.keep_body = keep_body
+        self.id_header = id_header
         self.samples: list[Sample] = []
         self._numbers = itertools.count()
         self._stop = threading.Event()
@@ -80,22 +85,27 @@ class Load:
     def _worker(self) -> None:
         connection: http.client.HTTPConnection | None = None
         while not self._stop.is_set():
-            method, path, body = self.next_request(next(self._numbers))
+            number = next(self._numbers)
+            method, path, body = self.next_request(number)
             if connection is None:
                 connection = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
             started = time.time()
             try:
                 headers = {"Content-Type": "application/json"} if body else {}
+                if self.id_header:
+                    headers[self.id_header] = str(number)
                 connection.request(method, path, body=body or None, headers=headers)
                 response = connection.getresponse()
                 data = response.read()
                 sample = Sample(method, path, started, time.time(), response.status,
-                                body=data if self.keep_body else b"")  # fmt: skip
+                                body=data if self.keep_body else b"", number=number,
+                                retry_after=response.getheader("Retry-After"))  # fmt: skip
                 if response.will_close:
                     connection.close()
                     connection = None
             except (OSError, http.client.HTTPException) as exc:
-                sample = Sample(method, path, started, time.time(), 0, error=type(exc).__name__)
+                sample = Sample(method, path, started, time.time(), 0, error=type(exc).__name__,
+                                number=number)  # fmt: skip
                 if connection is not None:
                     connection.close()
                 connection = None

@@ -138,6 +138,7 @@ class _Run:
         fields = info_fields(
             message=opts.message, retry_after=opts.retry_after,
             hold_until=time.time() + opts.max_hold, generation=generation, owner=self.lease.token,
+            ttl=opts.ttl,
         )  # fmt: skip
         set_mode(self.client, self.keys, opts.mode, fields, ttl=opts.ttl)
         self.lease.track(opts.mode, fields)

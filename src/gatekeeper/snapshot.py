@@ -35,6 +35,8 @@ class Snapshot:
     since: float | None = None
     owner: str = ""
     generation: str = ""
+    ttl: float | None = None
+    """The runner's lease: it renews the state at least this often (info field ``ttl``)."""
     source: str = "redis"
     """``redis``; ``unknown`` (the state value was not a mode); ``unreachable``
     (Redis was lost for longer than ``stale_timeout``); ``startup`` (never read)."""
@@ -85,7 +87,7 @@ def parse_snapshot(
             retry_after = int(min(max(math.ceil(number), 0), MAX_RETRY_AFTER))
 
     times: dict[str, float | None] = {}
-    for name in ("hold_until", "since"):
+    for name in ("hold_until", "since", "ttl"):
         times[name] = None
         if name in info:
             times[name] = _number(info[name])
@@ -100,6 +102,20 @@ def parse_snapshot(
         since=times["since"],
         owner=_text(info.get("owner", b""))[:_MAX_SHORT],
         generation=_text(info.get("generation", b""))[:_MAX_SHORT],
+        ttl=times["ttl"] if times["ttl"] and times["ttl"] > 0 else None,
         source=source,
     )
     return snapshot, problems
+
+
+def keep_vanished(previous: Snapshot | None, vanished_for: float) -> bool:
+    """Whether to keep ``previous`` although the state key is now absent.
+
+    Only after a reconnection: Redis may have restarted empty in the middle of a
+    migration. A runner's state carries its lease (``ttl``) and the runner re-creates it
+    within that time, so the hold is kept that long instead of letting held requests
+    into a half-migrated app. A state without a lease (set by hand) is not kept.
+    """
+    if previous is None or previous.mode is Mode.OPEN or previous.ttl is None:
+        return False
+    return vanished_for < previous.ttl

@@ -29,7 +29,9 @@ import weakref
 from typing import Any
 
 import redis
+from redis.backoff import NoBackoff
 from redis.connection import parse_url
+from redis.retry import Retry
 
 from gatekeeper.counters import Counters
 from gatekeeper.keys import Keys
@@ -37,7 +39,7 @@ from gatekeeper.modes import Mode
 from gatekeeper.option_parsers import redact_url
 from gatekeeper.options import GateOptions
 from gatekeeper.registry import new_process_id, report_ttl, write_report
-from gatekeeper.snapshot import Snapshot, parse_snapshot
+from gatekeeper.snapshot import Snapshot, keep_vanished, parse_snapshot
 from gatekeeper.wakeups import LoopSignal, ThreadSignal
 
 __all__ = ["StateWatcher", "watcher_for"]
@@ -79,6 +81,7 @@ class StateWatcher:
         self._logged_problems: frozenset[str] = frozenset()
         self._acked = ""
         self._report_after_change: float | None = None
+        self._vanished_at: float | None = None
 
     # -- used by request code -------------------------------------------------------
 
@@ -155,6 +158,9 @@ class StateWatcher:
             socket_connect_timeout=timeout,
             socket_timeout=timeout,
             retry_on_timeout=False,
+            # No silent retries: every lost connection must reach _run, which reconnects
+            # and then knows the next read follows a gap (see keep_vanished).
+            retry=Retry(NoBackoff(), 0),
         )
 
     def _session(self) -> None:
@@ -194,11 +200,27 @@ class StateWatcher:
         raw_state, raw_info = pipe.execute()
         snapshot, problems = parse_snapshot(raw_state, raw_info, unknown_mode=self._fail_mode)
         self._log_problems(problems)
-        self._last_ok = time.monotonic()
+        now = self._last_ok = time.monotonic()
+        reconnected = self._connected is False
         if self._connected is not True:
-            if self._connected is False:
+            if reconnected:
                 log.warning("gatekeeper: Redis reachable again at %s", self._url)
             self._connected = True
+        if raw_state is not None or not (reconnected or self._vanished_at is not None):
+            self._vanished_at = None
+        elif keep_vanished(self.snapshot, now - (self._vanished_at or now)):
+            if self._vanished_at is None:
+                self._vanished_at = now
+                log.warning(
+                    "gatekeeper: %s vanished after a reconnection (Redis restarted?); "
+                    "keeping %s for up to %.1fs for its runner to restore it",
+                    self.keys.state,
+                    self.snapshot.mode.value if self.snapshot else "?",
+                    self.snapshot.ttl if self.snapshot and self.snapshot.ttl else 0.0,
+                )
+            snapshot = self.snapshot or snapshot
+        else:
+            self._vanished_at = None
         self._publish(snapshot)
         if heartbeat:
             self._heartbeat(client)
