@@ -55,6 +55,7 @@ class Load:
         next_request: Callable[[int], Request] | None = None,
         keep_body: bool = False,
         id_header: str | None = None,
+        first_number: int = 0,
     ) -> None:
         self.host, self.port = host, port
         self.workers, self.pause, self.timeout = workers, pause, timeout
@@ -62,7 +63,7 @@ class Load:
         self.keep_body = keep_body
         self.id_header = id_header
         self.samples: list[Sample] = []
-        self._numbers = itertools.count()
+        self._numbers = itertools.count(first_number)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()

@@ -58,6 +58,9 @@ class RunResult:
     migrate_seconds: float = 0.0
     overrun: bool = False
     final_state: str = ""
+    started_at: float = 0.0
+    """Epoch time the state was set (traffic gated from then on)."""
+    migrate_started_at: float = 0.0
     released_at: float = 0.0
     """Epoch time of the release write (what held requests wait for)."""
     undrained: list[str] = field(default_factory=list)
@@ -141,6 +144,7 @@ class _Run:
             ttl=opts.ttl,
         )  # fmt: skip
         set_mode(self.client, self.keys, opts.mode, fields, ttl=opts.ttl)
+        result.started_at = round(time.time(), 4)
         self.lease.track(opts.mode, fields)
         self.lease.start()
         before = self._counts()
@@ -154,6 +158,7 @@ class _Run:
             result.exit_code, result.outcome = 128 + self.trap.received, "interrupted"
         else:
             self.progress.phase(f"migrating: {describe(opts.command)}")
+            result.migrate_started_at = round(time.time(), 4)
             result.exit_code = self._run_command(overrun_at=started + opts.max_hold, fields=fields)
             result.migrate_seconds = round(time.monotonic() - started, 3)
             if self.trap.received is not None:

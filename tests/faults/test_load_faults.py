@@ -1,0 +1,100 @@
+"""More requests than max_held; thousands held with clients giving up; all released."""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+import redis
+
+from gatekeeper.keys import Keys
+from gatekeeper.registry import read_processes
+
+from ..helpers import wait_for
+from .audit import audit, journal_entries
+from .conftest import ServeFactory, steady_load
+
+
+def held_now(client: redis.Redis, keys: Keys) -> int:
+    return sum(int(r.get("held", 0)) for r in read_processes(client, keys))
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def worker_pid(client: redis.Redis, keys: Keys) -> int:
+    reports = wait_for(lambda: read_processes(client, keys), 5.0, what="a report")
+    return int(reports[0]["pid"])
+
+
+def test_burst_over_max_held_gets_503_at_once_and_held_ones_released(
+    serve: ServeFactory, redis_url: str, prefix: str, journal: Path
+) -> None:
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    keys = Keys(prefix)
+    app = serve("uvicorn", redis_url, workers=1, GATEKEEPER_MAX_HELD="50")
+    steady_load(app, workers=1, first_number=10**7).start().stop()  # warm: the watcher runs
+    client.set(keys.state, "hold")
+    client.publish(keys.events, "x")
+    burst = steady_load(app, workers=150, pause=60).start()  # one request per client
+    wait_for(lambda: held_now(client, keys) == 50, 10.0, what="50 held")
+    wait_for(lambda: len(burst.samples) >= 100, 5.0, what="100 answered")
+    excess = list(burst.samples)
+    assert all(s.status == 503 and s.retry_after for s in excess)
+    assert max(s.latency for s in excess) < 2.0  # at once, not at the hold deadline
+    client.delete(keys.state)
+    client.publish(keys.events, "x")
+    samples = burst.stop(timeout=10)
+    result = audit(samples, journal)
+    result.assert_clean()
+    assert (result.answered, result.rejected) == (50, 100)
+
+
+def test_thousands_held_with_disconnects_free_waiters_and_release_answers_rest(
+    serve: ServeFactory, redis_url: str, prefix: str, journal: Path
+) -> None:
+    total, leaving = 2000, 1000
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    keys = Keys(prefix)
+    app = serve("uvicorn", redis_url, workers=1, GATEKEEPER_MAX_HELD="5000",
+                GATEKEEPER_HOLD_TIMEOUT="30")  # fmt: skip
+    steady_load(app, workers=1, first_number=10**7).start().stop()
+    pid = worker_pid(client, keys)
+    client.set(keys.state, "hold")
+    client.publish(keys.events, "x")
+    rss_before = rss_kib(pid)
+    sockets = []
+    for n in range(total):
+        sock = socket.create_connection(("127.0.0.1", app.port))
+        sock.sendall(f"GET /r/{n} HTTP/1.1\r\nHost: t\r\nX-Request-Id: {n}\r\n\r\n".encode())
+        sockets.append(sock)
+    wait_for(lambda: held_now(client, keys) == total, 40.0, interval=0.05, what=f"{total} held")
+    per_request = (rss_kib(pid) - rss_before) * 1024 / total
+    for sock in sockets[:leaving]:
+        sock.close()
+    wait_for(
+        lambda: held_now(client, keys) == total - leaving, 20.0, interval=0.05, what="waiters freed"
+    )
+    released = time.monotonic()
+    client.delete(keys.state)
+    client.publish(keys.events, "x")
+    statuses = []
+    for sock in sockets[leaving:]:
+        sock.settimeout(10)
+        statuses.append(sock.recv(64).split(b" ")[1])
+        sock.close()
+    took = time.monotonic() - released
+    assert statuses == [b"200"] * (total - leaving)
+    processed = {int(rid) for rid, _, _ in journal_entries(journal) if int(rid) < 10**7}
+    assert processed == set(range(leaving, total))
+    print(
+        f"\n{total} held, {leaving} left while held (freed, never processed), "
+        f"{total - leaving} answered 200 within {took * 1000:.0f} ms of the release; "
+        f"~{per_request / 1024:.1f} KiB RSS per held request"
+    )
+    assert per_request < 64 * 1024  # bounded: tens of KiB, not a thread or a connection each
