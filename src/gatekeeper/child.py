@@ -37,7 +37,8 @@ def start_child(argv: Sequence[str]) -> subprocess.Popen[bytes]:
 def run_check(command: str) -> int:
     """Run ``--if-pending`` CHECK; a CHECK that cannot start counts as "pending"."""
     try:
-        return subprocess.run(shlex.split(command), check=False).returncode
+        # The check's chatter goes to stderr: stdout belongs to --json and to COMMAND.
+        return subprocess.run(shlex.split(command), check=False, stdout=sys.stderr).returncode
     except (OSError, ValueError) as exc:
         print(f"gatekeeper: cannot run the pending check: {exc}; assuming pending", file=sys.stderr)
         return 1

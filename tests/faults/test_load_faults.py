@@ -27,6 +27,17 @@ def rss_kib(pid: int) -> int:
     raise AssertionError("no VmRSS")
 
 
+def hold_and_wait(client: redis.Redis, keys: Keys) -> None:
+    """Set the hold and wait until the (one) gate process reports it is holding."""
+    client.set(keys.state, "hold")
+    client.publish(keys.events, "x")
+    wait_for(
+        lambda: [r.get("mode") for r in read_processes(client, keys)] == ["hold"],
+        5.0,
+        what="the gate to report hold",
+    )
+
+
 def worker_pid(client: redis.Redis, keys: Keys) -> int:
     reports = wait_for(lambda: read_processes(client, keys), 5.0, what="a report")
     return int(reports[0]["pid"])
@@ -39,8 +50,7 @@ def test_burst_over_max_held_gets_503_at_once_and_held_ones_released(
     keys = Keys(prefix)
     app = serve("uvicorn", redis_url, workers=1, GATEKEEPER_MAX_HELD="50")
     steady_load(app, workers=1, first_number=10**7).start().stop()  # warm: the watcher runs
-    client.set(keys.state, "hold")
-    client.publish(keys.events, "x")
+    hold_and_wait(client, keys)
     burst = steady_load(app, workers=150, pause=60).start()  # one request per client
     wait_for(lambda: held_now(client, keys) == 50, 10.0, what="50 held")
     wait_for(lambda: len(burst.samples) >= 100, 5.0, what="100 answered")
@@ -65,8 +75,7 @@ def test_thousands_held_with_disconnects_free_waiters_and_release_answers_rest(
                 GATEKEEPER_HOLD_TIMEOUT="30")  # fmt: skip
     steady_load(app, workers=1, first_number=10**7).start().stop()
     pid = worker_pid(client, keys)
-    client.set(keys.state, "hold")
-    client.publish(keys.events, "x")
+    hold_and_wait(client, keys)
     rss_before = rss_kib(pid)
     sockets = []
     for n in range(total):

@@ -1,0 +1,1 @@
+"""The gatekeeper Django example project (see ../README.md)."""

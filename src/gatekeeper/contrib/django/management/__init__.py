@@ -1,0 +1,1 @@
+"""Management commands of ``gatekeeper.contrib.django``: ``manage.py gatekeeper``."""

@@ -1,0 +1,1 @@
+"""Commands: ``gatekeeper`` (see :mod:`.gatekeeper`)."""

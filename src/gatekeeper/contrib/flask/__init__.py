@@ -1,0 +1,112 @@
+"""Flask integration: the gate as a Flask extension, and ``flask gatekeeper`` commands.
+
+::
+
+    from flask import Flask
+    from gatekeeper.contrib.flask import Gatekeeper
+
+    gatekeeper = Gatekeeper()
+
+    def create_app() -> Flask:
+        app = Flask(__name__)
+        app.config.from_prefixed_env()      # or set GATEKEEPER_* keys any other way
+        gatekeeper.init_app(app)
+        return app
+
+Options have the same names as everywhere else: the keyword argument (``hold_timeout``)
+or, upper-cased with a ``GATEKEEPER_`` prefix, the config key ``GATEKEEPER_HOLD_TIMEOUT``.
+A keyword given to :class:`Gatekeeper` wins over ``app.config``, which wins over the
+environment variable of the same name. A bad value raises
+:class:`gatekeeper.OptionError` from :meth:`Gatekeeper.init_app`, naming the key.
+
+``init_app`` wraps ``app.wsgi_app`` in :class:`gatekeeper.WSGIMiddleware`, so the gate
+runs before Flask sees the request (before ``before_request`` handlers, sessions and the
+database), and registers the ``flask gatekeeper`` command group (see
+:mod:`gatekeeper.contrib.flask.cli`). Its per-app state, a :class:`GatekeeperState`, is
+``app.extensions["gatekeeper"]``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask
+
+from gatekeeper.gate import Gate
+from gatekeeper.options import GateOptions, build_options
+from gatekeeper.wsgi import WSGIMiddleware
+
+__all__ = ["EXTENSION_KEY", "Gatekeeper", "GatekeeperState", "config_lookup", "state_for"]
+
+EXTENSION_KEY = "gatekeeper"
+
+
+def config_lookup(config: Mapping[str, Any]) -> Callable[[str], object | None]:
+    """Look a ``GATEKEEPER_*`` name up in ``config``, then in the environment.
+
+    A key set to ``None`` in the config counts as unset, as it does for keywords.
+    """
+
+    def lookup(name: str) -> object | None:
+        value = config.get(name)
+        return os.environ.get(name) if value is None else value
+
+    return lookup
+
+
+@dataclass(frozen=True)
+class GatekeeperState:
+    """What :meth:`Gatekeeper.init_app` leaves in ``app.extensions["gatekeeper"]``."""
+
+    extension: Gatekeeper
+    gate: Gate
+    middleware: WSGIMiddleware
+
+    @property
+    def options(self) -> GateOptions:
+        return self.gate.options
+
+
+class Gatekeeper:
+    """The Flask extension. ``Gatekeeper(app)``, or ``Gatekeeper()`` then ``init_app``.
+
+    Keyword options apply to every app this instance is initialised on.
+    """
+
+    def __init__(self, app: Flask | None = None, **options: Any) -> None:
+        # Validated per app in init_app: only there is the config known.
+        self.options: dict[str, Any] = dict(options)
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> GatekeeperState:
+        """Gate ``app`` and register the ``flask gatekeeper`` commands on it."""
+        if EXTENSION_KEY in app.extensions:
+            # A second wrap would screen each request twice and count it twice in flight.
+            raise RuntimeError(f"gatekeeper is already initialised on app {app.name!r}")
+        options = build_options(self.options, lookup=config_lookup(app.config))
+        gate = Gate(options)
+        middleware = WSGIMiddleware(app.wsgi_app, gate=gate)
+        app.wsgi_app = middleware  # type: ignore[method-assign]
+        state = GatekeeperState(extension=self, gate=gate, middleware=middleware)
+        app.extensions[EXTENSION_KEY] = state
+
+        # Imported here so that importing the extension does not import click's command
+        # machinery for apps that never touch the CLI (and to keep the cycle one way).
+        from gatekeeper.contrib.flask.cli import gatekeeper_group
+
+        app.cli.add_command(gatekeeper_group)
+        return state
+
+
+def state_for(app: Flask) -> GatekeeperState:
+    """The app's :class:`GatekeeperState`; a clear error when ``init_app`` never ran."""
+    state = app.extensions.get(EXTENSION_KEY)
+    if not isinstance(state, GatekeeperState):
+        raise RuntimeError(
+            f"gatekeeper is not initialised on app {app.name!r}: call Gatekeeper().init_app(app)"
+        )
+    return state
