@@ -4,7 +4,10 @@ Used by the tests, the demo and the benchmarks to prove "no failed request": eac
 thread keeps one keep-alive connection (reconnecting after a failure, as a browser
 would), sends its requests in turn, and records when each started and ended and how it
 ended. A failure is anything but the expected status: a connection error, a reset, a
-timeout, a 4xx or 5xx.
+timeout, a 4xx or 5xx. Like a browser, a worker resends a request once on a fresh
+connection when a kept-alive connection turns out to have been closed by the server
+before any response byte came back (the request was not processed); such samples are
+marked ``retried`` so reports can count them.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ class Sample:
     body: bytes = b""
     number: int = -1
     retry_after: str | None = None
+    retried: bool = False
+    """Resent once on a new connection after a kept-alive one was found closed."""
     """The request's sequence number (sent in ``id_header`` when one is set)."""
 
     @property
@@ -88,31 +93,54 @@ class Load:
         while not self._stop.is_set():
             number = next(self._numbers)
             method, path, body = self.next_request(number)
-            if connection is None:
-                connection = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+            headers = {"Content-Type": "application/json"} if body else {}
+            if self.id_header:
+                headers[self.id_header] = str(number)
             started = time.time()
-            try:
-                headers = {"Content-Type": "application/json"} if body else {}
-                if self.id_header:
-                    headers[self.id_header] = str(number)
-                connection.request(method, path, body=body or None, headers=headers)
-                response = connection.getresponse()
-                data = response.read()
-                sample = Sample(method, path, started, time.time(), response.status,
-                                body=data if self.keep_body else b"", number=number,
-                                retry_after=response.getheader("Retry-After"))  # fmt: skip
+            retried = False
+            while True:
+                reused = connection is not None
+                if connection is None:
+                    connection = http.client.HTTPConnection(
+                        self.host, self.port, timeout=self.timeout
+                    )
+                try:
+                    connection.request(method, path, body=body or None, headers=headers)
+                    response = connection.getresponse()
+                    data = response.read()
+                except (OSError, http.client.HTTPException) as exc:
+                    connection.close()
+                    connection = None
+                    if reused and not retried and isinstance(exc, _STALE):
+                        # A kept-alive connection the server closed as the request went
+                        # out: nothing was processed, so a browser resends once.
+                        retried = True
+                        continue
+                    sample = Sample(
+                        method, path, started, time.time(), 0,
+                        error=type(exc).__name__, number=number, retried=retried,
+                    )  # fmt: skip
+                    break
+                sample = Sample(
+                    method, path, started, time.time(), response.status,
+                    body=data if self.keep_body else b"", number=number,
+                    retry_after=response.getheader("Retry-After"), retried=retried,
+                )  # fmt: skip
                 if response.will_close:
                     connection.close()
                     connection = None
-            except (OSError, http.client.HTTPException) as exc:
-                sample = Sample(method, path, started, time.time(), 0, error=type(exc).__name__,
-                                number=number)  # fmt: skip
-                if connection is not None:
-                    connection.close()
-                connection = None
+                break
             with self._lock:
                 self.samples.append(sample)
             if self.pause:
                 self._stop.wait(self.pause)
         if connection is not None:
             connection.close()
+
+
+_STALE = (
+    http.client.RemoteDisconnected,
+    ConnectionResetError,
+    BrokenPipeError,
+)
+"""Errors that mean a reused connection was closed by the server before it answered."""
