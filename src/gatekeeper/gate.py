@@ -26,7 +26,8 @@ from gatekeeper.modes import Mode
 from gatekeeper.options import GateOptions, build_options
 from gatekeeper.responses import Reply, bypass_granted, unavailable
 from gatekeeper.snapshot import Snapshot
-from gatekeeper.watcher import StateWatcher, watcher_for
+from gatekeeper.watcher import StateWatcher
+from gatekeeper.watcher_registry import watcher_for
 
 __all__ = ["EXEMPT_REASONS", "Gate", "Outcome"]
 

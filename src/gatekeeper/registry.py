@@ -20,7 +20,16 @@ from redis.client import Pipeline
 
 from gatekeeper.keys import Keys
 
-__all__ = ["new_process_id", "read_processes", "report_ttl", "write_report"]
+__all__ = [
+    "new_process_id",
+    "read_processes",
+    "report_ttl",
+    "tally",
+    "tally_difference",
+    "write_report",
+]
+
+COUNTS = ("held_total", "released_total", "rejected_total")
 
 
 def new_process_id() -> str:
@@ -70,3 +79,26 @@ def read_processes(client: Redis, keys: Keys, ttl: int = 60) -> list[dict[str, A
     if gone:
         client.zrem(keys.procs, *gone)
     return reports
+
+
+def tally(reports: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """Each process's running totals (held, released, rejected), by process id."""
+    return {r["id"]: {name: int(r.get(name, 0)) for name in COUNTS} for r in reports}
+
+
+def tally_difference(
+    before: dict[str, dict[str, int]], after: dict[str, dict[str, int]]
+) -> dict[str, int]:
+    """Requests held, released and rejected between two tallies, over all processes.
+
+    A process that appeared in between counts from zero; one that vanished (died, or
+    its report expired) counts with what it last reported.
+    """
+    totals = {"held": 0, "released": 0, "rejected": 0}
+    for proc_id in before.keys() | after.keys():
+        start = before.get(proc_id, dict.fromkeys(COUNTS, 0))
+        end = after.get(proc_id, start)
+        totals["held"] += end["held_total"] - start["held_total"]
+        totals["released"] += end["released_total"] - start["released_total"]
+        totals["rejected"] += end["rejected_total"] - start["rejected_total"]
+    return totals

@@ -13,8 +13,6 @@ import contextlib
 import secrets
 import subprocess
 import time
-from dataclasses import dataclass, field
-from typing import Any
 
 import redis
 
@@ -24,52 +22,13 @@ from gatekeeper.holdlease import HoldLease
 from gatekeeper.keys import Keys
 from gatekeeper.modes import Mode
 from gatekeeper.progress import Progress
-from gatekeeper.registry import read_processes
+from gatekeeper.registry import read_processes, tally, tally_difference
+from gatekeeper.run_options import RunOptions, RunResult
 
 __all__ = ["RunOptions", "RunResult", "run_migration"]
 
 EXIT_USAGE = 2
 EXIT_DRAIN = 3
-COUNTS = ("held_total", "released_total", "rejected_total")
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    command: list[str]
-    mode: Mode = Mode.HOLD
-    ttl: float = 6.0
-    max_hold: float = 15.0
-    drain_timeout: float = 5.0
-    strict_drain: bool = False
-    on_failure: str = "open"
-    if_pending: str | None = None
-    allow_ungated: bool = False
-    message: str | None = None
-    retry_after: int | None = None
-
-
-@dataclass
-class RunResult:
-    exit_code: int
-    outcome: str = ""
-    pending: bool | None = None
-    gated: bool = True
-    held_seconds: float = 0.0
-    migrate_seconds: float = 0.0
-    overrun: bool = False
-    final_state: str = ""
-    started_at: float = 0.0
-    """Epoch time the state was set (traffic gated from then on)."""
-    migrate_started_at: float = 0.0
-    released_at: float = 0.0
-    """Epoch time of the release write (what held requests wait for)."""
-    undrained: list[str] = field(default_factory=list)
-    processes: int = 0
-    requests: dict[str, int] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
 
 def run_migration(
@@ -277,13 +236,12 @@ class _Run:
 
     def _counts(self) -> dict[str, dict[str, int]]:
         try:
-            reports = read_processes(self.client, self.keys)
+            return tally(read_processes(self.client, self.keys))
         except redis.RedisError:
             return {}
-        return {r["id"]: {k: int(r.get(k, 0)) for k in COUNTS} for r in reports}
 
     def _deltas(self, before: dict[str, dict[str, int]]) -> dict[str, int]:
-        # Wait briefly for every process to report the release (held back to zero).
+        # Each process reports once it has settled after the release (held back to zero).
         deadline = time.monotonic() + 3.0
         after = before
         while time.monotonic() < deadline:
@@ -291,20 +249,12 @@ class _Run:
                 reports = read_processes(self.client, self.keys)
             except redis.RedisError:
                 break
-            after = {r["id"]: {k: int(r.get(k, 0)) for k in COUNTS} for r in reports}
-            if all(
-                int(r.get("held", 0)) == 0 and r.get("mode") == self.result.final_state
-                for r in reports
-            ):
+            after = tally(reports)
+            final = self.result.final_state
+            if all(int(r.get("held", 0)) == 0 and r.get("mode") == final for r in reports):
                 break
-            time.sleep(0.05)
-        totals = {"held": 0, "released": 0, "rejected": 0}
-        for proc_id, counts in after.items():
-            base = before.get(proc_id, dict.fromkeys(COUNTS, 0))
-            totals["held"] += counts["held_total"] - base["held_total"]
-            totals["released"] += counts["released_total"] - base["released_total"]
-            totals["rejected"] += counts["rejected_total"] - base["rejected_total"]
-        return totals
+            time.sleep(0.02)
+        return tally_difference(before, after)
 
     def _lease_event(self, kind: str, detail: str) -> None:
         messages = {

@@ -21,33 +21,31 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
-import os
 import random
 import threading
 import time
 import weakref
-from typing import Any
+from collections.abc import Callable
 
 import redis
 from redis.backoff import NoBackoff
 from redis.connection import parse_url
 from redis.retry import Retry
 
-from gatekeeper.counters import Counters
 from gatekeeper.keys import Keys
 from gatekeeper.modes import Mode
 from gatekeeper.option_parsers import redact_url
 from gatekeeper.options import GateOptions
-from gatekeeper.registry import new_process_id, report_ttl, write_report
+from gatekeeper.registry import report_ttl, write_report
+from gatekeeper.reporting import ProcessReporter
 from gatekeeper.snapshot import Snapshot, keep_vanished, parse_snapshot
 from gatekeeper.wakeups import LoopSignal, ThreadSignal
 
-__all__ = ["StateWatcher", "watcher_for"]
+__all__ = ["StateWatcher"]
 
 log = logging.getLogger("gatekeeper")
 
 _REPORT_TICK = 0.005
-_REPORT_PATIENCE = 0.5
 _MAX_WAIT = 0.25
 _MAX_BACKOFF = 2.0
 
@@ -55,19 +53,22 @@ _MAX_BACKOFF = 2.0
 class StateWatcher:
     """Keeps :attr:`snapshot` current for every gate of this process that shares it."""
 
-    def __init__(self, options: GateOptions) -> None:
+    def __init__(
+        self, options: GateOptions, on_close: Callable[[StateWatcher], None] | None = None
+    ) -> None:
         self.options = options
         self.keys = Keys(options.prefix)
         self._fail_mode = Mode.OPEN if options.fail_mode == "open" else Mode.MAINTENANCE
-        self._reset()
+        self._on_close = on_close
+        self.reset()
 
-    def _reset(self) -> None:
-        # Runs at construction and in a forked child: nothing of the parent's thread,
-        # locks or counts carries over.
+    def reset(self) -> None:
+        """Start from nothing: at construction, and in a forked child, where nothing of
+        the parent's thread, locks or counts carries over."""
         self.snapshot: Snapshot | None = None
-        self.counters = Counters()
-        self.proc_id = new_process_id()
-        self.started_at = time.time()
+        self.reporter = ProcessReporter()
+        self.counters = self.reporter.counters
+        self.proc_id = self.reporter.proc_id
         self.signal = ThreadSignal()
         self.ready = concurrent.futures.Future[Snapshot]()
         self._loop_signals: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopSignal] = (
@@ -79,8 +80,6 @@ class StateWatcher:
         self._last_ok: float | None = None
         self._connected: bool | None = None
         self._logged_problems: frozenset[str] = frozenset()
-        self._acked = ""
-        self._report_after_change: float | None = None
         self._vanished_at: float | None = None
 
     # -- used by request code -------------------------------------------------------
@@ -123,10 +122,8 @@ class StateWatcher:
     def close(self, timeout: float = 2.0) -> None:
         """Stop the thread and withdraw this process's report (tests, clean shutdown)."""
         self._stop.set()
-        with _registry_lock:
-            for key, watcher in list(_registry.items()):
-                if watcher is self:
-                    del _registry[key]
+        if self._on_close is not None:
+            self._on_close(self)
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
@@ -174,7 +171,7 @@ class StateWatcher:
             while not self._stop.is_set():
                 # Capped so that close() is noticed quickly; an idle wake-up costs ~µs.
                 wait = min(_MAX_WAIT, max(0.0, next_poll - time.monotonic()))
-                if self._report_wanted():
+                if self.reporter.wanted(self.snapshot):
                     wait = min(wait, _REPORT_TICK)
                 message = pubsub.get_message(ignore_subscribe_messages=True, timeout=wait)
                 if message is not None:
@@ -186,7 +183,7 @@ class StateWatcher:
                 elif time.monotonic() >= next_poll:
                     self._refresh(client, heartbeat=True)
                     next_poll = time.monotonic() + self.options.poll_interval
-                if self._report_wanted() and self._report_ready():
+                if self.reporter.wanted(self.snapshot) and self.reporter.ready(self.snapshot):
                     self._heartbeat(client)
         finally:
             for closer in (pubsub.close, client.close):
@@ -226,22 +223,11 @@ class StateWatcher:
             self._heartbeat(client)
 
     def _heartbeat(self, client: redis.Redis) -> None:
-        snapshot = self.snapshot
-        report: dict[str, Any] = {
-            "pid": os.getpid(),
-            "started": round(self.started_at, 3),
-            "mode": snapshot.mode.value if snapshot else "",
-            **self.counters.as_dict(),
-        }
-        ack = self._ack_key(snapshot)
-        if ack and self._drained():
-            report["drained"] = ack
+        report = self.reporter.build(self.snapshot)
         pipe = client.pipeline(transaction=False)
         write_report(pipe, self.keys, self.proc_id, report, report_ttl(self.options.poll_interval))
         pipe.execute()
-        self._report_after_change = None
-        if "drained" in report:
-            self._acked = ack
+        self.reporter.written(report)
 
     def _withdraw(self) -> None:
         try:
@@ -267,8 +253,7 @@ class StateWatcher:
         if not self.ready.done():
             self.ready.set_result(snapshot)
         if previous is None or previous.mode is not snapshot.mode:
-            # The runner waits on reports after a change: write one as soon as settled.
-            self._report_after_change = time.monotonic()
+            self.reporter.state_changed()
             before = previous.mode.value if previous else "(start)"
             log.info(
                 "gatekeeper: state %s -> %s (%s)", before, snapshot.mode.value, snapshot.source
@@ -315,36 +300,6 @@ class StateWatcher:
     def _fallback(self) -> Snapshot:
         return self.snapshot or Snapshot(self._fail_mode, source="startup")
 
-    # -- drain acknowledgement -------------------------------------------------------
-
-    @staticmethod
-    def _ack_key(snapshot: Snapshot | None) -> str:
-        if snapshot is None or snapshot.mode is Mode.OPEN:
-            return ""
-        return f"{snapshot.mode.value}:{snapshot.generation}"
-
-    def _report_wanted(self) -> bool:
-        return self._report_after_change is not None or self._drain_pending()
-
-    def _report_ready(self) -> bool:
-        """Settled: drained under a gated mode, nobody held under open (or waited enough)."""
-        snapshot = self.snapshot
-        if snapshot is None:
-            return False
-        if snapshot.mode is not Mode.OPEN:
-            return self._drained()
-        since = self._report_after_change
-        late = since is not None and time.monotonic() - since > _REPORT_PATIENCE
-        return self.counters.held == 0 or late
-
-    def _drain_pending(self) -> bool:
-        ack = self._ack_key(self.snapshot)
-        return bool(ack) and ack != self._acked
-
-    def _drained(self) -> bool:
-        snapshot = self.snapshot
-        return snapshot is not None and self.counters.drained(snapshot.mode)
-
     # -- logging ----------------------------------------------------------------------
 
     @property
@@ -361,34 +316,3 @@ class StateWatcher:
         for problem in sorted(current - self._logged_problems):
             log.error("gatekeeper: %s: %s", self.keys.state, problem)
         self._logged_problems = current
-
-
-_registry: dict[tuple[object, ...], StateWatcher] = {}
-_registry_lock = threading.Lock()
-
-
-def watcher_for(options: GateOptions) -> StateWatcher:
-    """The process's watcher for these options' Redis and prefix (shared by all gates)."""
-    key = (
-        options.redis_url,
-        options.prefix,
-        options.poll_interval,
-        options.stale_timeout,
-        options.connect_timeout,
-        options.fail_mode,
-    )
-    with _registry_lock:
-        watcher = _registry.get(key)
-        if watcher is None:
-            watcher = _registry[key] = StateWatcher(options)
-        return watcher
-
-
-def _after_fork_in_child() -> None:
-    global _registry_lock
-    _registry_lock = threading.Lock()
-    for watcher in _registry.values():
-        watcher._reset()
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -18,9 +18,10 @@ import django
 from django.conf import settings
 from django.test import override_settings
 
-from gatekeeper import watcher as watcher_module
+from gatekeeper import watcher_registry
 from gatekeeper.contrib.django.conf import conf
-from gatekeeper.watcher import StateWatcher, watcher_for
+from gatekeeper.watcher import StateWatcher
+from gatekeeper.watcher_registry import watcher_for
 
 ROOT = Path(__file__).resolve().parents[2]
 APP_DIR = ROOT / "examples" / "django_app"
@@ -55,7 +56,7 @@ def gate_settings(redis_url: str, prefix: str, **extra: Any) -> Iterator[None]:
         with override_settings(**values):
             yield
     finally:
-        for watcher in list(watcher_module._registry.values()):
+        for watcher in list(watcher_registry._watchers.values()):
             if watcher.options.prefix == prefix:
                 watcher.close()
 

@@ -1,0 +1,78 @@
+"""What a gate process tells the runner, and when: its heartbeat report and drain ack.
+
+The watcher writes a report every ``poll_interval``. After a state change the runner is
+waiting on the processes, so a report is also written as soon as the process has
+settled: under a gated mode once the requests it would stop have left the app (the
+report then carries ``drained: "<mode>:<generation>"``, the acknowledgement the runner's
+drain waits for); under ``open`` once its held requests are released.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from gatekeeper.counters import Counters
+from gatekeeper.modes import Mode
+from gatekeeper.registry import new_process_id
+from gatekeeper.snapshot import Snapshot
+
+__all__ = ["ProcessReporter"]
+
+_PATIENCE = 0.5
+"""Seconds to wait for held requests to leave after an open before reporting anyway."""
+
+
+class ProcessReporter:
+    """Counts, identity and acknowledgement state of one process (reset after a fork)."""
+
+    def __init__(self) -> None:
+        self.counters = Counters()
+        self.proc_id = new_process_id()
+        self.started_at = time.time()
+        self._acked = ""
+        self._changed_at: float | None = None
+
+    def state_changed(self) -> None:
+        self._changed_at = time.monotonic()
+
+    def wanted(self, snapshot: Snapshot | None) -> bool:
+        """Whether someone waits on a report from this process right now."""
+        return self._changed_at is not None or self._drain_pending(snapshot)
+
+    def ready(self, snapshot: Snapshot | None) -> bool:
+        """Whether the process has settled enough for that report to be worth writing."""
+        if snapshot is None:
+            return False
+        if snapshot.mode is not Mode.OPEN:
+            return self.counters.drained(snapshot.mode)
+        late = self._changed_at is not None and time.monotonic() - self._changed_at > _PATIENCE
+        return self.counters.held == 0 or late
+
+    def build(self, snapshot: Snapshot | None) -> dict[str, Any]:
+        report: dict[str, Any] = {
+            "pid": os.getpid(),
+            "started": round(self.started_at, 3),
+            "mode": snapshot.mode.value if snapshot else "",
+            **self.counters.as_dict(),
+        }
+        ack = _ack_key(snapshot)
+        if ack and snapshot is not None and self.counters.drained(snapshot.mode):
+            report["drained"] = ack
+        return report
+
+    def written(self, report: dict[str, Any]) -> None:
+        self._changed_at = None
+        if "drained" in report:
+            self._acked = str(report["drained"])
+
+    def _drain_pending(self, snapshot: Snapshot | None) -> bool:
+        ack = _ack_key(snapshot)
+        return bool(ack) and ack != self._acked
+
+
+def _ack_key(snapshot: Snapshot | None) -> str:
+    if snapshot is None or snapshot.mode is Mode.OPEN:
+        return ""
+    return f"{snapshot.mode.value}:{snapshot.generation}"

@@ -1,0 +1,50 @@
+"""One watcher per process and Redis: shared by every gate, renewed after a fork."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from gatekeeper.options import GateOptions
+from gatekeeper.watcher import StateWatcher
+
+__all__ = ["forget", "watcher_for"]
+
+_watchers: dict[tuple[object, ...], StateWatcher] = {}
+_lock = threading.Lock()
+
+
+def watcher_for(options: GateOptions) -> StateWatcher:
+    """The process's watcher for these options' Redis and prefix (shared by all gates)."""
+    key = (
+        options.redis_url,
+        options.prefix,
+        options.poll_interval,
+        options.stale_timeout,
+        options.connect_timeout,
+        options.fail_mode,
+    )
+    with _lock:
+        watcher = _watchers.get(key)
+        if watcher is None:
+            watcher = _watchers[key] = StateWatcher(options, on_close=forget)
+        return watcher
+
+
+def forget(watcher: StateWatcher) -> None:
+    """Drop a closed watcher, so that a later gate gets a fresh one."""
+    with _lock:
+        for key, known in list(_watchers.items()):
+            if known is watcher:
+                del _watchers[key]
+
+
+def _after_fork_in_child() -> None:
+    # The parent's thread does not exist here, and its lock may be held forever.
+    global _lock
+    _lock = threading.Lock()
+    for watcher in _watchers.values():
+        watcher.reset()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
