@@ -60,10 +60,10 @@ def set_state(r: redis.Redis, keys: Keys, state: str | None) -> None:
     r.publish(keys.events, "x")
 
 
-def backfill_gaps(database: Path) -> int:
-    """Notes whose ``words`` is missing or wrong after revision 0002."""
+def backfill_gaps(database: Path, table: str = "note") -> int:
+    """Notes whose ``words`` is missing or wrong after revision 0002 (Django: ``notes_note``)."""
     with sqlite3.connect(database) as connection:
-        rows = connection.execute("SELECT text, words FROM note").fetchall()
+        rows = connection.execute(f"SELECT text, words FROM {table}").fetchall()
     assert len(rows) >= SEED_ROWS
     return sum(1 for text, words in rows if words != len(text.split()))
 

@@ -1,0 +1,1 @@
+"""End-to-end deploys of the example apps under their real servers (issue 4)."""
