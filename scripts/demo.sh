@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
-# Set up (scripts/setup.sh) and run the demo: live traffic through a held deploy.
+# Set up (scripts/setup.sh) and run the demo: a deploy with a ~5 s migration under live
+# traffic, then a report and a timeline SVG (./gatekeeper-demo.svg, or --out PATH).
+# Usage: scripts/demo.sh [--out PATH] [--seed-rows N]
 set -euo pipefail
-cd "$(dirname "$0")/.."
-scripts/setup.sh
-exec .venv/bin/python -m examples.quickstart.demo "$@"
+root=$(cd "$(dirname "$0")/.." && pwd)
+(cd "$root" && scripts/setup.sh)
+# Run from the caller's directory, so that ./gatekeeper-demo.svg and a relative --out land
+# where the caller is; PYTHONPATH lets `-m examples.demo` find the repository.
+export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}"
+exec "$root/.venv/bin/python" -m examples.demo "$@"

@@ -102,11 +102,12 @@ class _Run:
             hold_until=time.time() + opts.max_hold, generation=generation, owner=self.lease.token,
             ttl=opts.ttl,
         )  # fmt: skip
+        # Counted before the state is set: a request held in between is held by this run.
+        before = self._counts()
         set_mode(self.client, self.keys, opts.mode, fields, ttl=opts.ttl)
         result.started_at = round(time.time(), 4)
         self.lease.track(opts.mode, fields)
         self.lease.start()
-        before = self._counts()
         self.progress.phase(
             f"{opts.mode.value}: traffic gated (ttl {opts.ttl:g}s, max hold {opts.max_hold:g}s)"
         )

@@ -43,6 +43,7 @@ class RedisServer:
         port: int | None = None,
         binary: str | None = None,
         extra_args: tuple[str, ...] = (),
+        new_session: bool = False,
     ) -> None:
         found = binary or shutil.which("redis-server")
         if not found:
@@ -53,6 +54,9 @@ class RedisServer:
         self.binary = found
         self.port = port or free_port()
         self.extra_args = extra_args
+        # In its own session a terminal's Ctrl-C does not reach the server, so whoever
+        # started it can still use it while shutting down (and then stop it).
+        self.new_session = new_session
         self.process: subprocess.Popen[bytes] | None = None
         self._dir = tempfile.TemporaryDirectory(prefix="gatekeeper-redis-")
 
@@ -72,7 +76,9 @@ class RedisServer:
             *self.extra_args,
         ]  # fmt: skip
         with Path(self._dir.name, "redis.log").open("ab") as log:
-            self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                args, stdout=log, stderr=subprocess.STDOUT, start_new_session=self.new_session
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
