@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gatekeeper.modes import Mode, parse_mode
+from gatekeeper.modes import Mode, mode_hint, parse_mode
 from gatekeeper.snapshot import MAX_MESSAGE, MAX_RETRY_AFTER, parse_snapshot
 
 
@@ -107,3 +107,19 @@ def test_any_redis_values_parse_without_error(
     assert snapshot.retry_after is None or 0 <= snapshot.retry_after <= MAX_RETRY_AFTER
     assert len(snapshot.message) <= MAX_MESSAGE
     assert all(isinstance(p, str) for p in problems)
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        pytest.param({"channel": b"gk:events", "data": b"open"}, Mode.OPEN, id="open"),
+        pytest.param({"channel": "gk:events", "data": "maintenance"}, Mode.MAINTENANCE, id="str"),
+        pytest.param({"channel": b"gk:events", "data": b"x"}, None, id="re-read-only"),
+        pytest.param({"channel": b"gk:events", "data": b""}, None, id="empty"),
+        pytest.param({"channel": b"__keyspace@0__:gk:state", "data": b"set"}, None, id="keyspace"),
+        pytest.param({"channel": b"other:events", "data": b"open"}, None, id="other-channel"),
+        pytest.param({"channel": b"gk:events", "data": 1}, None, id="not-text"),
+    ],
+)
+def test_mode_hint_from_pubsub_messages(message: dict[str, object], expected: Mode | None) -> None:
+    assert mode_hint(message, "gk:events") is expected

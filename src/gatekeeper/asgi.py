@@ -18,7 +18,6 @@ Open-state cost per request: one attribute read, a set lookup and two counter up
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -26,6 +25,7 @@ from gatekeeper.decision import RequestFacts
 from gatekeeper.gate import Gate, Outcome
 from gatekeeper.modes import SAFE_METHODS, Mode
 from gatekeeper.options import GateOptions, build_options
+from gatekeeper.readahead import ReadAhead
 from gatekeeper.responses import Reply
 
 __all__ = ["ASGIMiddleware", "facts_from_scope"]
@@ -35,8 +35,6 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-_READ_AHEAD_LIMIT = 1 << 20
 
 
 def facts_from_scope(scope: Scope, options: GateOptions) -> RequestFacts:
@@ -63,41 +61,6 @@ def facts_from_scope(scope: Scope, options: GateOptions) -> RequestFacts:
     )
 
 
-class _ReadAhead:
-    """Reads a held request's body so a disconnect is seen, and replays it to the app."""
-
-    def __init__(self, receive: Receive) -> None:
-        self._receive = receive
-        self._buffered: list[Message] = []
-        self._task: asyncio.Task[None] | None = None
-        self.disconnected: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-    def start(self) -> asyncio.Future[None]:
-        self._task = asyncio.ensure_future(self._listen())
-        return self.disconnected
-
-    async def _listen(self) -> None:
-        size = 0
-        while size <= _READ_AHEAD_LIMIT:
-            message = await self._receive()
-            if message["type"] == "http.disconnect":
-                self.disconnected.set_result(None)
-                return
-            self._buffered.append(message)
-            size += len(message.get("body", b""))
-
-    async def stop(self) -> None:
-        task = self._task
-        if task is not None and not task.done():
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-
-    async def receive(self) -> Message:
-        if self._buffered:
-            return self._buffered.pop(0)
-        return await self._receive()
-
-
 class ASGIMiddleware:
     """Gate an ASGI application. See the module docstring."""
 
@@ -122,13 +85,13 @@ class ASGIMiddleware:
         if snapshot.mode is Mode.OPEN:
             await self._call_app(scope, receive, send)
             return
-        read_ahead = _ReadAhead(receive)
+        read_ahead = ReadAhead(receive)
         try:
             outcome = await self.gate.screen_async(
                 facts_from_scope(scope, self.gate.options), read_ahead.start
             )
         finally:
-            await read_ahead.stop()
+            read_ahead.hand_over()
         if read_ahead.disconnected.done():
             return  # the client left while held: nothing to answer, nothing to run
         if outcome.reply is not None:

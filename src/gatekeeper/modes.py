@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-__all__ = ["SAFE_METHODS", "Mode", "parse_mode"]
+__all__ = ["SAFE_METHODS", "Mode", "mode_hint", "parse_mode"]
 
 
 class Mode(str, Enum):
@@ -44,3 +44,18 @@ def parse_mode(raw: str | bytes | None) -> Mode | None:
     if not value:
         return Mode.OPEN
     return _BY_VALUE.get(value)
+
+
+def mode_hint(message: dict[str, object], channel: str) -> Mode | None:
+    """The mode a pub/sub message on the events ``channel`` names, if its text is one.
+
+    ``gatekeeper`` and the runner publish the new mode's name, so a gate can act on it
+    before re-reading the state; any other text (``x``) only asks for the re-read.
+    """
+    raw_channel = message.get("channel")
+    if isinstance(raw_channel, bytes):
+        raw_channel = raw_channel.decode("utf-8", "replace")
+    data = message.get("data")
+    if raw_channel != channel or not isinstance(data, bytes | str) or not data:
+        return None
+    return parse_mode(data)

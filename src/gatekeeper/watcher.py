@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import dataclasses
 import logging
 import random
 import threading
@@ -33,7 +34,7 @@ from redis.connection import parse_url
 from redis.retry import Retry
 
 from gatekeeper.keys import Keys
-from gatekeeper.modes import Mode
+from gatekeeper.modes import Mode, mode_hint
 from gatekeeper.option_parsers import redact_url
 from gatekeeper.options import GateOptions
 from gatekeeper.registry import report_ttl, write_report
@@ -175,10 +176,16 @@ class StateWatcher:
                     wait = min(wait, _REPORT_TICK)
                 message = pubsub.get_message(ignore_subscribe_messages=True, timeout=wait)
                 if message is not None:
-                    # A burst of messages needs only one re-read.
+                    # A burst of messages needs only one re-read; the last one may name
+                    # the new mode, which is applied before the re-read confirms it.
+                    hint = mode_hint(message, self.keys.events)
                     for _ in range(1000):
-                        if pubsub.get_message(ignore_subscribe_messages=True, timeout=0) is None:
+                        more = pubsub.get_message(ignore_subscribe_messages=True, timeout=0)
+                        if more is None:
                             break
+                        hint = mode_hint(more, self.keys.events)
+                    if hint is not None and self.snapshot is not None:
+                        self._publish(dataclasses.replace(self.snapshot, mode=hint))
                     self._refresh(client, heartbeat=False)
                 elif time.monotonic() >= next_poll:
                     self._refresh(client, heartbeat=True)

@@ -1,0 +1,56 @@
+"""In-flight and hold counters: lock-free in-flight counts stay exact under threads."""
+
+from __future__ import annotations
+
+import threading
+
+from gatekeeper.counters import Counters
+from gatekeeper.modes import Mode
+
+
+def test_concurrent_enter_and_leave_end_at_zero() -> None:
+    counters = Counters()
+    start = threading.Barrier(8)
+
+    def churn(write: bool) -> None:
+        start.wait()
+        for _ in range(20_000):
+            counters.enter(write)
+            counters.leave(write)
+
+    threads = [threading.Thread(target=churn, args=(i % 2 == 0,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert (counters.inflight, counters.inflight_writes) == (0, 0)
+
+
+def test_drained_under_readonly_counts_only_writes() -> None:
+    counters = Counters()
+    counters.enter(write=False)
+    assert counters.drained(Mode.READONLY) is True
+    assert counters.drained(Mode.HOLD) is False
+    counters.enter(write=True)
+    assert counters.drained(Mode.READONLY) is False
+    counters.leave(write=True)
+    counters.leave(write=False)
+    assert counters.drained(Mode.HOLD) is True
+
+
+def test_hold_cap_refuses_past_max_held() -> None:
+    counters = Counters()
+    assert counters.hold_begin(2) is True
+    assert counters.hold_begin(2) is True
+    assert counters.hold_begin(2) is False
+    counters.hold_end(released=True)
+    counters.hold_end(released=False, timed_out=True)
+    assert counters.as_dict() | {"inflight": 0} == {
+        "inflight": 0,
+        "inflight_writes": 0,
+        "held": 0,
+        "held_total": 2,
+        "released_total": 1,
+        "rejected_total": 1,
+        "timed_out_total": 1,
+    }
