@@ -1,0 +1,65 @@
+"""Small, pure statistics helpers: medians, percentiles, ratios and summaries.
+
+Everything here works on plain lists of floats so it can be tested on synthetic
+numbers (``tests/test_benchmarks_smoke.py``) without timing anything.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+__all__ = ["median", "percentile", "ratio", "round_ratios", "spread", "summarize"]
+
+
+def median(values: Sequence[float]) -> float | None:
+    """The median, or ``None`` for no values."""
+    return percentile(values, 50)
+
+
+def percentile(values: Sequence[float], pct: float) -> float | None:
+    """The ``pct``-th percentile by linear interpolation between closest ranks.
+
+    Same definition as numpy's default: ``percentile([1, 2, 3, 4], 50) == 2.5``.
+    """
+    if not values:
+        return None
+    if not 0 <= pct <= 100:
+        raise ValueError(f"percentile must be within 0..100, not {pct}")
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * pct / 100
+    low = math.floor(rank)
+    high = math.ceil(rank)
+    if low == high:
+        return float(ordered[low])
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def ratio(value: float | None, baseline: float | None) -> float | None:
+    """``value / baseline``; ``None`` when either is missing or the baseline is zero."""
+    if value is None or baseline is None or baseline == 0:
+        return None
+    return value / baseline
+
+
+def round_ratios(values: Sequence[float], baselines: Sequence[float]) -> list[float]:
+    """Per-round ratios of paired measurements (round ``i`` against round ``i``)."""
+    return [v / b for v, b in zip(values, baselines, strict=False) if b]
+
+
+def spread(values: Sequence[float]) -> tuple[float, float] | None:
+    """``(min, max)`` of the values, or ``None``."""
+    if not values:
+        return None
+    return (min(values), max(values))
+
+
+def summarize(values: Sequence[float]) -> dict[str, float | int | None]:
+    """p50 / p99 / max / mean / n of a list of latencies (any unit)."""
+    return {
+        "n": len(values),
+        "p50": percentile(values, 50),
+        "p99": percentile(values, 99),
+        "max": max(values) if values else None,
+        "mean": sum(values) / len(values) if values else None,
+    }

@@ -1,0 +1,203 @@
+"""The issue's targets, judged against one run's results.
+
+Each :class:`Target` names what was measured, its value, the target, whether it was
+met (``None`` when there is no target or nothing was measured) and a short note.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+__all__ = ["Target", "judge"]
+
+
+@dataclass
+class Target:
+    section: str
+    metric: str
+    value: float | None
+    target: str
+    met: bool | None
+    note: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _at_most(value: float | None, limit: float) -> bool | None:
+    return None if value is None else value <= limit
+
+
+def _open_targets(section: dict[str, Any]) -> list[Target]:
+    out: list[Target] = []
+    for app in section.get("apps", {}).values():
+        gate = app["variants"]["gate"]
+        kept = gate.get("rps_ratio")
+        spread = gate.get("rps_ratio_rounds") or (None, None)
+        note = f"rounds {spread[0]:.3f}-{spread[1]:.3f}" if spread[0] is not None else ""
+        out.append(
+            Target(
+                "open",
+                f"{app['label']}: gate req/s / bare",
+                kept,
+                ">= 0.97",
+                None if kept is None else kept >= 0.97,
+                note,
+            )
+        )
+        estimate = gate.get("estimated_rps_ratio")
+        bare_cpu = app["variants"]["bare"].get("cpu_us_per_request")
+        gate_us = gate.get("micro_gate_us")
+        out.append(
+            Target(
+                "open",
+                f"{app['label']}: est. req/s kept (bare CPU/req + gate cost)",
+                estimate,
+                ">= 0.97",
+                None if estimate is None else estimate >= 0.97,
+                f"{bare_cpu:.1f} us/req bare + {gate_us:.2f} us gate"
+                if bare_cpu and gate_us
+                else "",
+            )
+        )
+        per_request = gate.get("commands_per_request")
+        allowance = gate.get("background_allowance")
+        out.append(
+            Target(
+                "open",
+                f"{app['label']}: gate Redis commands / request",
+                per_request,
+                "0 per request",
+                gate.get("zero_per_request"),
+                f"max {gate.get('commands_max_round')} cmds/round; "
+                f"poll + heartbeat allowance {allowance}",
+            )
+        )
+    return out
+
+
+def _release_targets(results: dict[str, Any]) -> list[Target]:
+    out: list[Target] = []
+    cases: list[tuple[str, dict[str, Any]]] = []
+    for n, pair in results.get("release_asgi", {}).get("n", {}).items():
+        cases.append((f"ASGI {int(n):,} held", pair))
+    wsgi = results.get("release_wsgi")
+    if wsgi and "ratio" in wsgi:
+        cases.append((f"WSGI gthread {wsgi['n_held']} held", wsgi))
+    for label, pair in cases:
+        for stat in ("p50_ms", "p99_ms"):
+            value = pair["ratio"].get(stat)
+            gate, floor = pair["gate"].get(stat), pair["floor"].get(stat)
+            note = f"gate {gate:.1f} ms vs floor {floor:.1f} ms" if gate and floor else ""
+            name = f"{label}: release {stat[:3]} gate/floor"
+            out.append(Target("release", name, value, "<= 1.2x", _at_most(value, 1.2), note))
+    multi = results.get("release_multi")
+    if multi:
+        every = multi["gate"]["every_process_released_ms"]
+        floor = multi["floor"]["every_process_released_ms"]
+        out.append(
+            Target(
+                "release",
+                f"{multi['server']}: every process released, p99 ms",
+                every["p99"],
+                "<= 5 ms",
+                _at_most(every["p99"], 5.0),
+                f"floor {floor['p99']:.1f} ms; {every['n']} rounds of {multi['n_held']} held",
+            )
+        )
+    return out
+
+
+def _propagation_targets(section: dict[str, Any]) -> list[Target]:
+    out: list[Target] = []
+    gate, floor = section.get("gate", {}), section.get("floor", {})
+    for mode in ("publish_idle", "publish_busy"):
+        if mode not in gate:
+            continue
+        p99 = gate[mode]["p99"]
+        note = f"floor p99 {floor[mode]['p99']:.1f} ms" if mode in floor else ""
+        out.append(
+            Target(
+                "propagation",
+                f"PUBLISH -> every process ({mode[8:]}), p99 ms",
+                p99,
+                "<= 5 ms",
+                _at_most(p99, 5.0),
+                note,
+            )
+        )
+    if "bare_set" in gate:
+        worst = gate["bare_set"]["max"]
+        limit = section.get("poll_interval_ms", 1000.0)
+        out.append(
+            Target(
+                "propagation",
+                "bare SET -> every process, max ms",
+                worst,
+                f"<= {limit:.0f} ms (poll)",
+                _at_most(worst, limit),
+                "",
+            )
+        )
+    return out
+
+
+def _memory_targets(section: dict[str, Any]) -> list[Target]:
+    out: list[Target] = []
+    for n, pair in section.get("n", {}).items():
+        if int(n) < 1000:
+            continue
+        value = pair["ratio"].get("rss_per_held")
+        gate, floor = pair["gate"].get("rss_per_held"), pair["floor"].get("rss_per_held")
+        note = (
+            f"gate {gate / 1024:.1f} KiB vs floor {floor / 1024:.1f} KiB" if gate and floor else ""
+        )
+        out.append(
+            Target(
+                "memory",
+                f"RSS per held request at {int(n):,}, gate/floor",
+                value,
+                "<= 1.3x",
+                _at_most(value, 1.3),
+                note,
+            )
+        )
+    return out
+
+
+def _runner_targets(section: dict[str, Any]) -> list[Target]:
+    if section.get("skipped"):
+        return [Target("runner", "runner overhead", None, "(measured)", None, section["note"])]
+    out = []
+    for key in ("true", "sleep5", "true_live"):
+        r = section.get(key)
+        if r:
+            note = f"import floor {section.get('import_floor_s', 0):.3f} s"
+            out.append(
+                Target(
+                    "runner",
+                    f"run-migration -- {r['command']}: overhead s",
+                    r["overhead_s"],
+                    "(no target)",
+                    None,
+                    note,
+                )
+            )
+    return out
+
+
+def judge(results: dict[str, Any]) -> list[Target]:
+    """Every target the issue names, for the sections present in ``results``."""
+    sections = results.get("sections", {})
+    out: list[Target] = []
+    if "open" in sections:
+        out += _open_targets(sections["open"])
+    out += _release_targets(sections)
+    if "propagation" in sections:
+        out += _propagation_targets(sections["propagation"])
+    if "release_asgi" in sections:
+        out += _memory_targets(sections["release_asgi"])
+    if "runner" in sections:
+        out += _runner_targets(sections["runner"])
+    return out
