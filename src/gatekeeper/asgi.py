@@ -88,11 +88,11 @@ class ASGIMiddleware:
         read_ahead = ReadAhead(receive)
         try:
             outcome = await self.gate.screen_async(
-                facts_from_scope(scope, self.gate.options), read_ahead.start
+                facts_from_scope(scope, self.gate.options), read_ahead
             )
         finally:
             read_ahead.hand_over()
-        if read_ahead.disconnected.done():
+        if read_ahead.gone:
             return  # the client left while held: nothing to answer, nothing to run
         if outcome.reply is not None:
             await _send_reply(outcome.reply, send)

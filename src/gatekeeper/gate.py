@@ -12,6 +12,7 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from gatekeeper.bypass import make_token
 from gatekeeper.decision import (
@@ -26,10 +27,21 @@ from gatekeeper.modes import Mode
 from gatekeeper.options import GateOptions, build_options
 from gatekeeper.responses import Reply, bypass_granted, unavailable
 from gatekeeper.snapshot import Snapshot
+from gatekeeper.wakeups import wake
 from gatekeeper.watcher import StateWatcher
 from gatekeeper.watcher_registry import watcher_for
 
-__all__ = ["EXEMPT_REASONS", "Gate", "Outcome"]
+__all__ = ["EXEMPT_REASONS", "DisconnectWatch", "Gate", "Outcome"]
+
+
+class DisconnectWatch(Protocol):
+    """Tells a held request that its client went away (the ASGI read-ahead does)."""
+
+    @property
+    def gone(self) -> bool: ...
+
+    def start(self, on_gone: Callable[[], None]) -> None: ...
+
 
 EXEMPT_REASONS = frozenset({"health-path", "exempt-path", "bypass", "exempt-network"})
 """Verdict reasons for requests that pass whatever the mode; they are not counted as
@@ -95,14 +107,12 @@ class Gate:
     # -- async ---------------------------------------------------------------------
 
     async def screen_async(
-        self,
-        facts: RequestFacts,
-        watch_disconnect: Callable[[], asyncio.Future[None]] | None = None,
+        self, facts: RequestFacts, watch: DisconnectWatch | None = None
     ) -> Outcome:
         """:meth:`screen` for an event loop.
 
-        ``watch_disconnect`` is called when a hold begins; the future it returns ends
-        the hold early (the client went away) with the ``disconnected`` verdict.
+        ``watch``, if given, is started when a hold begins and calls back when the client
+        goes away: the hold then ends at once with the ``disconnected`` verdict.
         """
         now = time.time()
         snapshot = self.watcher.snapshot or await self.watcher.wait_ready_async()
@@ -111,12 +121,14 @@ class Gate:
             return self._finish(first, facts)
         if not self.watcher.counters.hold_begin(self.options.max_held):
             return self._finish(_CAPACITY, facts)
+        loop = asyncio.get_running_loop()
         signal = self.watcher.loop_signal()
-        disconnected = watch_disconnect() if watch_disconnect is not None else None
+        parked: list[asyncio.Future[None] | None] = [None]
+        if watch is not None:
+            watch.start(lambda: wake(parked[0]))
         verdict = _TIMEOUT
         try:
             while True:
-                future = signal.future
                 snapshot = self.watcher.snapshot or snapshot
                 verdict = decide(snapshot.mode, facts, self.options, time.time())
                 if verdict.decision is not Decision.HOLD:
@@ -125,13 +137,17 @@ class Gate:
                 if left <= 0:
                     verdict = _TIMEOUT
                     break
-                waits: set[asyncio.Future[None]] = {future}
-                if disconnected is not None:
-                    waits.add(disconnected)
-                await asyncio.wait(waits, timeout=left, return_when=asyncio.FIRST_COMPLETED)
-                if disconnected is not None and disconnected.done():
+                if watch is not None and watch.gone:
                     verdict = DISCONNECTED
                     break
+                waiter = parked[0] = loop.create_future()
+                signal.waiters.add(waiter)
+                timer = loop.call_later(left, wake, waiter)
+                try:
+                    await waiter
+                finally:
+                    timer.cancel()
+                    signal.waiters.discard(waiter)
         finally:
             self._end_hold(verdict)
         return self._finish(verdict, facts, held_since=now)

@@ -27,9 +27,9 @@ READ_AHEAD_LIMIT = 1 << 20
 
 
 class ReadAhead:
-    """One held request's reader; :attr:`disconnected` completes if the client leaves."""
+    """One held request's reader (a :class:`gatekeeper.gate.DisconnectWatch`)."""
 
-    __slots__ = ("_buffered", "_done", "_pending", "_receive", "_size", "disconnected")
+    __slots__ = ("_buffered", "_done", "_on_gone", "_pending", "_receive", "_size", "gone")
 
     def __init__(self, receive: Receive) -> None:
         self._receive = receive
@@ -37,12 +37,14 @@ class ReadAhead:
         self._pending: asyncio.Future[Message] | None = None
         self._size = 0
         self._done = False
-        self.disconnected: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._on_gone: Callable[[], None] | None = None
+        self.gone = False
+        """Whether the client went away while held."""
 
-    def start(self) -> asyncio.Future[None]:
-        """Begin reading (the hold has begun); returns :attr:`disconnected`."""
+    def start(self, on_gone: Callable[[], None]) -> None:
+        """Begin reading (the hold has begun); ``on_gone`` is called if the client leaves."""
+        self._on_gone = on_gone
         self._read_next()
-        return self.disconnected
 
     def hand_over(self) -> None:
         """The hold is over: stop reading ahead; :meth:`receive` takes it from here."""
@@ -70,8 +72,9 @@ class ReadAhead:
         self._pending = None
         message = pending.result()
         if message["type"] == "http.disconnect":
-            if not self.disconnected.done():
-                self.disconnected.set_result(None)
+            self.gone = True
+            if self._on_gone is not None:
+                self._on_gone()
             return
         self._buffered.append(message)
         self._size += len(message.get("body", b""))

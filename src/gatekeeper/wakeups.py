@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
-__all__ = ["LoopSignal", "ThreadSignal"]
+__all__ = ["LoopSignal", "ThreadSignal", "wake"]
 
 
 class ThreadSignal:
@@ -27,23 +27,26 @@ class ThreadSignal:
 
 
 class LoopSignal:
-    """Generations as futures of one event loop, for held ASGI tasks.
+    """The held requests of one event loop, woken together on a state change.
 
-    ``fire`` must run in the loop's thread; the watcher thread schedules it with
-    ``call_soon_threadsafe``. Waiters pass ``future`` to ``asyncio.wait`` (no task per
-    waiter), and a cancelled waiter removes only its own callback.
+    Each held request parks one future of its own here; :meth:`fire` (run in the loop's
+    thread, scheduled by the watcher thread with ``call_soon_threadsafe``) completes them
+    all. Registering happens in the loop's thread too, right after the request read the
+    snapshot and with no ``await`` between, so a change cannot slip in unnoticed. The
+    same future is completed by the request's deadline timer or by its client leaving:
+    one future per held request, nothing else.
     """
 
-    __slots__ = ("__weakref__", "future", "loop")
+    __slots__ = ("__weakref__", "loop", "waiters")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.future: asyncio.Future[None] = loop.create_future()
+        self.waiters: set[asyncio.Future[None]] = set()
 
     def fire(self) -> None:
-        old, self.future = self.future, self.loop.create_future()
-        if not old.done():
-            old.set_result(None)
+        waiters, self.waiters = self.waiters, set()
+        for waiter in waiters:
+            wake(waiter)
 
     def fire_threadsafe(self) -> bool:
         """Schedule :meth:`fire` in the loop; ``False`` once the loop is closed."""
@@ -52,3 +55,9 @@ class LoopSignal:
         except RuntimeError:
             return False
         return True
+
+
+def wake(waiter: asyncio.Future[None] | None) -> None:
+    """Complete ``waiter`` unless it is gone or already done."""
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)
