@@ -18,9 +18,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
-import redis
-
-from gatekeeper.keys import Keys
 from gatekeeper.testing import RedisServerMissing
 
 from .report import report_lines, runner_summary, summarize
@@ -33,7 +30,7 @@ from .services import (
     demo_redis,
 )
 from .svg import render_svg
-from .traffic import READERS, WRITE_TEXT, WRITERS, Traffic, wait_until_held
+from .traffic import READERS, WRITE_TEXT, WRITERS, Traffic
 
 SEED_ROWS = 20_000
 """Notes seeded before the deploy: the migration then takes about 5 s (0.2 ms a note
@@ -107,16 +104,13 @@ def run(out: Path, seed_rows: int) -> int:
         traffic = Traffic(app.port)
         # An early way out must not wait for held requests: the threads are daemons.
         stack.callback(traffic.stop, 0.1)
-        client = stack.enter_context(redis.Redis.from_url(choice.url))
         t0 = time.time()
-        traffic.start_reads()
-        say(f"traffic  {READERS} readers (GET / and /notes/) from now, {WRITERS} writers "
-            "(POST /notes/, which need the new column) from the hold on")  # fmt: skip
+        traffic.start()
+        say(f"traffic  {READERS} readers (GET / and /notes/) and {WRITERS} writers "
+            "(POST /notes/), from now to the end")  # fmt: skip
         time.sleep(BEFORE)
         say("deploy   python manage.py gatekeeper run-migration --json")
         runner = stack.enter_context(app.runner(runner_line))
-        wait_until_held(client, Keys(prefix), runner)
-        traffic.start_writes()
         runner.wait()
         try:
             result = runner_summary(app.runner_output())

@@ -27,6 +27,12 @@ class Summary:
     sent: int
     reads: int
     writes: int
+    writes_before: int
+    """Writes answered before the hold began."""
+    writes_held: int
+    """Writes held through the migration (see :func:`held_samples`)."""
+    writes_after: int
+    """Writes sent after the release."""
     failed: int
     failures: dict[str, int]
     """Failure kinds (status or error name) and how many of each."""
@@ -67,8 +73,18 @@ def held_samples(samples: list[Sample], runner: dict[str, Any]) -> list[Sample]:
     return [s for s in samples if s.started < released and s.ended > migrating]
 
 
+def write_phases(writes: list[Sample], runner: dict[str, Any]) -> tuple[int, int, int]:
+    """How many writes were answered before the hold, held, and sent after the release."""
+    if not runner.get("gated"):
+        return len(writes), 0, 0
+    before = sum(1 for s in writes if s.ended < runner["started_at"])
+    after = sum(1 for s in writes if s.started > runner["released_at"])
+    return before, len(held_samples(writes, runner)), after
+
+
 def summarize(samples: list[Sample], runner: dict[str, Any], stored_texts: list[str]) -> Summary:
     writes = [s for s in samples if s.method == "POST"]
+    before, held_writes, after = write_phases(writes, runner)
     failures = Counter(s.error or str(s.status) for s in samples if is_failure(s))
     held = held_samples(samples, runner)
     stored = Counter(stored_texts)
@@ -79,6 +95,9 @@ def summarize(samples: list[Sample], runner: dict[str, Any], stored_texts: list[
         sent=len(samples),
         reads=len(samples) - len(writes),
         writes=len(writes),
+        writes_before=before,
+        writes_held=held_writes,
+        writes_after=after,
         failed=sum(failures.values()),
         failures=dict(failures),
         retried=sum(1 for s in samples if s.retried),
@@ -99,6 +118,8 @@ def report_lines(summary: Summary) -> list[str]:
     failures = ", ".join(f"{count} x {kind}" for kind, count in sorted(s.failures.items()))
     return [
         f"requests sent:     {s.sent} ({s.reads} reads, {s.writes} writes)",
+        f"writes:            {s.writes_before} before the hold, {s.writes_held} held through the"
+        f" migration, {s.writes_after} after the release",
         f"failed:            {s.failed} (expected 0){': ' + failures if failures else ''}",
         f"retried:           {s.retried} (stale kept-alive connection: resent once, as browsers"
         " do)",

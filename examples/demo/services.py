@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.error
@@ -23,10 +21,10 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
+from gatekeeper.option_parsers import redact_url
 from gatekeeper.testing import RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,16 +44,6 @@ class RedisChoice:
     description: str
 
 
-def masked(url: str) -> str:
-    """``url`` without its password, for printing."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
-
-
 @contextlib.contextmanager
 def demo_redis(prefix: str) -> Iterator[RedisChoice]:
     """The Redis at GATEKEEPER_REDIS_URL if it answers, else a throwaway redis-server."""
@@ -71,33 +59,14 @@ def demo_redis(prefix: str) -> Iterator[RedisChoice]:
             reason = f"GATEKEEPER_REDIS_URL did not answer: {type(exc).__name__}"
     if not reason:
         try:
-            yield RedisChoice(url, f"{masked(url)} (GATEKEEPER_REDIS_URL), keys {prefix}:*")
+            yield RedisChoice(url, f"{redact_url(url)} (GATEKEEPER_REDIS_URL), keys {prefix}:*")
         finally:
             _forget(url, prefix)  # somebody else's Redis: leave nothing of ours behind
         return
-    with tempfile.TemporaryDirectory(prefix="gk-demo-redis-") as scratch:
-        binary = _own_session(shutil.which("redis-server"), Path(scratch))
-        with RedisServer(binary=binary) as server:
-            yield RedisChoice(server.url, f"throwaway redis-server on {server.url} ({reason})")
-
-
-def _own_session(binary: str | None, scratch: Path) -> str | None:
-    """A launcher that runs ``binary`` in a session of its own.
-
-    RedisServer starts redis-server in the demo's process group, where a Ctrl-C in the
-    terminal would stop it at once, before the runner could release the gate through it.
-    """
-    if binary is None:
-        return None  # RedisServer then says how to install it
-    launcher = scratch / "redis-server"
-    launcher.write_text(
-        f"#!{sys.executable}\n"
-        "import os, sys\n"
-        "os.setsid()\n"
-        f"os.execv({binary!r}, [{binary!r}, *sys.argv[1:]])\n"
-    )
-    launcher.chmod(0o700)
-    return str(launcher)
+    # In a session of its own: a Ctrl-C in the terminal must not stop it before the
+    # runner has released the gate through it.
+    with RedisServer(new_session=True) as server:
+        yield RedisChoice(server.url, f"throwaway redis-server on {server.url} ({reason})")
 
 
 def _forget(url: str, prefix: str) -> None:

@@ -1,23 +1,16 @@
-"""The demo's traffic: steady reads all along, and writes that need the new column.
+"""The demo's traffic: steady reads and writes, from before the deploy to after it.
 
-The example app already runs the release being deployed, whose inserts write the column
-the pending migration adds. Sent before the hold, such a write would fail (that is the
-failure gatekeeper exists to prevent), so the writers start the moment every gate
-process holds: as in a real deploy, where the new code goes live under the hold. From
-then on both kinds of request keep coming until the demo ends.
+The example app runs code that works with the schema before and after the pending
+migration (``Note.words`` is there already; the migration counts the words of the old
+notes). So both kinds of request flow from the start: the gate holds them while the
+migration rewrites the table, and lets them go when it is done.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
-import time
 
-import redis
-
-from gatekeeper.keys import Keys
 from gatekeeper.loadgen import Load, Request, Sample
-from gatekeeper.registry import read_processes
 
 READ_PATHS = ("/", "/notes/")
 WRITE_TEXT = "demo write {}"
@@ -44,36 +37,12 @@ class Traffic:
         self.writes = Load(
             "127.0.0.1", port, workers=writers, pause=0.05, next_request=write_request
         )
-        self.writes_started = False
 
-    def start_reads(self) -> None:
+    def start(self) -> None:
         self.reads.start()
-
-    def start_writes(self) -> None:
-        if not self.writes_started:
-            self.writes_started = True
-            self.writes.start()
+        self.writes.start()
 
     def stop(self, timeout: float | None = None) -> list[Sample]:
         """Every sample, in order of start; ``timeout`` bounds the wait per worker."""
-        samples = self.reads.stop(timeout) + (
-            self.writes.stop(timeout) if self.writes_started else []
-        )
+        samples = self.reads.stop(timeout) + self.writes.stop(timeout)
         return sorted(samples, key=lambda sample: sample.started)
-
-
-def wait_until_held(
-    client: redis.Redis, keys: Keys, runner: subprocess.Popen[str], timeout: float = 60
-) -> bool:
-    """Whether every gate process reports ``hold`` before the runner ends.
-
-    The report, not the state key: a process acts on the state once its watcher has
-    heard the PUBLISH, and its report says when that happened.
-    """
-    deadline = time.monotonic() + timeout
-    while runner.poll() is None and time.monotonic() < deadline:
-        modes = [report.get("mode") for report in read_processes(client, keys)]
-        if modes and all(mode == "hold" for mode in modes):
-            return True
-        time.sleep(0.005)
-    return False

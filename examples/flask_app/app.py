@@ -3,6 +3,11 @@
 Configuration comes from the environment: ``DATABASE_URL`` (default: SQLite in the
 instance folder) and the gate's ``GATEKEEPER_*`` variables, which the extension reads
 itself. Serve it with ``gunicorn 'app:create_app()'``; see README.md.
+
+The code works with the table before and after the pending revision 0002: ``words`` is
+there from 0001 on, and every new note gets its count; 0002 counts the old notes. The
+gate is for the seconds 0002 holds SQLite's write lock, during which a write would fail
+("database is locked", after ``SQLITE_BUSY_TIMEOUT``).
 """
 
 from __future__ import annotations
@@ -29,12 +34,25 @@ migrate = Migrate()
 gatekeeper = Gatekeeper()
 
 
+SQLITE_BUSY_TIMEOUT = 1.0
+"""Seconds a SQLite write waits for another connection's write transaction before it
+fails with "database is locked" (a 500). Short on purpose: a request should fail fast
+rather than tie up its worker."""
+
+
+def sqlite_wal(dbapi_connection: Any, connection_record: Any) -> None:
+    """WAL mode: reads never wait for a writer, not even for a migration."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 def count_words(text: str) -> int:
-    """The value of ``Note.words``; the migration that added the column backfills it too."""
+    """The value of ``Note.words``, written on every new note; revision 0002 backfills it."""
     return len(text.split())
 
 
@@ -42,8 +60,9 @@ class Note(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     text: Mapped[str] = mapped_column(sa.String(200))
     created: Mapped[datetime] = mapped_column(default=utcnow)
-    # Added by revision 0002, which backfills every existing note.
-    words: Mapped[int] = mapped_column(index=True)
+    # There since revision 0001, 0 for the notes not counted yet; revision 0002 counts
+    # them and adds the index.
+    words: Mapped[int] = mapped_column(index=True, server_default="0")
 
 
 PAGE = """<!doctype html>
@@ -62,7 +81,14 @@ def database_url() -> str:
 def create_app() -> Flask:
     app = Flask(__name__)
     app.config["SQLALCHEMY_DATABASE_URI"] = database_url()
+    sqlite = app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")
+    if sqlite:
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT}}
     db.init_app(app)
+    if sqlite:
+        # The migrations use this engine too (migrations/env.py).
+        with app.app_context():
+            sa.event.listen(db.engine, "connect", sqlite_wal)
     migrate.init_app(app, db)
     # Reads GATEKEEPER_* from app.config, else from the environment.
     gatekeeper.init_app(app)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -76,6 +77,13 @@ def set_state(r: redis.Redis, keys: Keys, state: str | None) -> None:
     r.publish(keys.events, "x")
 
 
+def uncounted(database: Path) -> int:
+    """Notes whose ``words`` is not their word count (0 until migration 0002 counts them)."""
+    with sqlite3.connect(database) as connection:
+        rows = connection.execute("SELECT text, words FROM notes_note").fetchall()
+    return sum(1 for text, words in rows if words != len(text.split()))
+
+
 def held(r: redis.Redis, keys: Keys) -> int:
     return sum(int(report.get("held", 0)) for report in read_processes(r, keys))
 
@@ -91,12 +99,17 @@ def hold_everywhere(r: redis.Redis, keys: Keys) -> None:
 
 
 def test_gunicorn_holds_writes_through_the_migration(
-    gunicorn_app: Server, env: dict[str, str], r: redis.Redis, keys: Keys
+    gunicorn_app: Server, env: dict[str, str], r: redis.Redis, keys: Keys, tmp_path: Path
 ) -> None:
+    database = tmp_path / "notes.sqlite3"
+    assert uncounted(database) == SEED  # the seeded notes: migration 0002 counts them
     with httpx.Client(base_url=gunicorn_app.url, timeout=30) as client:
         assert client.get("/healthz").json() == {"ok": True}
         assert client.get("/notes/").json() == {"count": SEED}
         assert "Notes" in client.get("/").text
+        # Before the migration the code writes already, word count included.
+        before = client.post("/notes/", json={"text": "written before the deploy"})
+        assert (before.status_code, before.json()["words"]) == (201, 4)
         hold_everywhere(r, keys)
         with ThreadPoolExecutor(4) as pool:
             posts = [
@@ -105,13 +118,17 @@ def test_gunicorn_holds_writes_through_the_migration(
             ]
             wait_for(lambda: held(r, keys) == 4, 10, what="four held POSTs")
             assert client.get("/healthz").status_code == 200
-            manage(env, "migrate")  # adds Note.words: the held POSTs need it
+            # Holds SQLite's write lock while it backfills: the held POSTs wait outside.
+            manage(env, "migrate")
             assert not any(post.done() for post in posts)
             set_state(r, keys, None)
             created = [post.result(timeout=10) for post in posts]
         assert [response.status_code for response in created] == [201] * 4
         assert all(response.json()["words"] == 4 for response in created)
-        assert client.get("/notes/").json() == {"count": SEED + 4}
+        after = client.post("/notes/", json={"text": "written after the deploy"})
+        assert (after.status_code, after.json()["words"]) == (201, 4)
+        assert client.get("/notes/").json() == {"count": SEED + 6}
+    assert uncounted(database) == 0
 
 
 def test_gunicorn_maintenance_page_is_the_projects_template(

@@ -8,12 +8,13 @@ back what it recorded.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -24,9 +25,9 @@ import redis
 from gatekeeper.keys import Keys
 from gatekeeper.registry import read_processes
 
-from ..examples.support import EXAMPLES, run
+from ..examples.support import EXAMPLES, example_env, run
 from ..helpers import wait_for
-from ..servers import ROOT, Server, gunicorn, uvicorn
+from ..servers import BIN, ROOT, Server, gunicorn, uvicorn
 
 Sample = dict[str, Any]
 """One JSON line of the traffic process (see tests/e2e/traffic.py)."""
@@ -222,6 +223,27 @@ class Deployment:
         return {row_id: (text, words) for row_id, text, words in rows}
 
 
+@contextlib.contextmanager
+def deployed(example: Example, redis_url: str, directory: Path) -> Iterator[Deployment]:
+    """``example`` on a fresh database in ``directory`` at all but its last migration,
+    served by its real server with two workers, its gate on ``redis_url`` under a prefix
+    of its own."""
+    database = directory / "notes.sqlite3"
+    keys = Keys(f"gke2e{os.getpid()}{example.name}{directory.name}")
+    env = {
+        **example_env(database, redis_url, keys.prefix),
+        "NOTES_SEED_ROWS": str(example.seed_rows),
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    run_checked(example.seed, example, env)
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        with example.serve(env) as server:
+            yield Deployment(example, env, database, keys, client, server)
+    finally:
+        client.close()
+
+
 class TrafficRun:
     """``python -m tests.e2e.traffic`` against ``port``, recording into ``directory``."""
 
@@ -231,12 +253,10 @@ class TrafficRun:
         path: str,
         directory: Path,
         *,
-        writes_now: bool = True,
         seconds: float = 60,
         workers: int = 8,
     ) -> None:
         self.out = directory / "traffic.jsonl"
-        self.writes_file = directory / "traffic.writes"
         self.stop_file = directory / "traffic.stop"
         self.argv = [
             sys.executable, "-m", "tests.e2e.traffic",
@@ -244,8 +264,6 @@ class TrafficRun:
             "--workers", str(workers), "--out", str(self.out),
             "--stop-file", str(self.stop_file),
         ]  # fmt: skip
-        if not writes_now:
-            self.argv += ["--writes-from", str(self.writes_file)]
         self.process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> TrafficRun:
@@ -276,9 +294,6 @@ class TrafficRun:
             return sum(sample["status"] in OK for sample in self.samples()) >= answered
 
         wait_for(flowing, 20, interval=0.05, what=f"{answered} answered requests")
-
-    def enable_writes(self) -> None:
-        self.writes_file.touch()
 
     def stop_at(self, when: float) -> None:
         partial = self.stop_file.with_suffix(".tmp")

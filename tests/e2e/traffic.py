@@ -3,11 +3,14 @@
 ::
 
     python -m tests.e2e.traffic --port P --seconds S --out FILE [--workers N]
-        [--path /notes] [--pause 0.05] [--writes-from FILE] [--stop-file FILE]
+        [--path /notes] [--pause 0.05] [--stop-file FILE]
 
 ``--workers`` threads (:class:`gatekeeper.loadgen.Load`, keep-alive connections resent
-once on a stale connection like a browser) alternate ``GET <path>`` and
-``POST <path>`` with ``{"text": "e2e <n>"}``, ``n`` being the request's unique number.
+once on a stale connection like a browser), from the first request to the last: half of
+them write, ``POST <path>`` with ``{"text": "e2e <n>"}``, ``n`` being the request's
+unique number (writes count from 0, reads from 10**9); the others read, ``GET <path>``.
+A worker sends one kind only, so that when the gate holds every worker, the held
+requests are reads and writes alike.
 Every finished request becomes one JSON line in FILE, written as it ends: ``method``,
 ``path``, ``number``, ``started``, ``ended`` (epoch seconds), ``status`` (0: no
 response), ``error``, ``retried``, ``note_id`` (the created note's id, for a ``201``)
@@ -15,16 +18,13 @@ and ``detail`` (the start of the body of any other status).
 
 The traffic ends by itself after ``--seconds``, or earlier at the epoch time written in
 ``--stop-file`` once that file appears; requests in flight then still finish and are
-recorded. With ``--writes-from``, every request is a ``GET`` until that file exists: the
-new code of the examples cannot write before its migration, so a test enables writes
-once the gate holds.
+recorded.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import threading
 import time
 from pathlib import Path
 from typing import Any, TextIO
@@ -67,11 +67,15 @@ def stop_time(stop_file: Path | None) -> float | None:
         return None
 
 
-def flush(out: TextIO, samples: list[Sample], done: int) -> int:
-    for sample in samples[done:]:
-        out.write(json.dumps(record(sample)) + "\n")
+def flush(out: TextIO, loads: list[Load], done: list[int]) -> None:
+    """Write the samples each load finished since the last flush; ``done`` counts them."""
+    for index, load in enumerate(loads):
+        # Appended by the workers; a slice is a consistent copy under the GIL.
+        samples = load.samples[done[index] :]
+        done[index] += len(samples)
+        for sample in samples:
+            out.write(json.dumps(record(sample)) + "\n")
     out.flush()
-    return len(samples)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,38 +83,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--seconds", type=float, required=True, help="longest run")
     parser.add_argument("--out", type=Path, required=True, help="JSON lines, one a request")
-    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=8, help="half write, half read")
     parser.add_argument("--path", default="/notes")
     parser.add_argument("--pause", type=float, default=0.05, help="per worker, between requests")
-    parser.add_argument("--writes-from", type=Path, help="send POSTs once this file exists")
     parser.add_argument("--stop-file", type=Path, help="holds the epoch time to stop at")
     args = parser.parse_args(argv)
 
-    writes = threading.Event()
-    if args.writes_from is None:
-        writes.set()
+    def write(number: int) -> tuple[str, str, bytes]:
+        return "POST", args.path, json.dumps({"text": f"e2e {number}"}).encode()
 
-    def next_request(number: int) -> tuple[str, str, bytes]:
-        if number % 2 and writes.is_set():
-            return "POST", args.path, json.dumps({"text": f"e2e {number}"}).encode()
+    def read(number: int) -> tuple[str, str, bytes]:
         return "GET", args.path, b""
 
-    load = Load(
-        "127.0.0.1", args.port, workers=args.workers, pause=args.pause,
-        next_request=next_request, keep_body=True,
-    )  # fmt: skip
+    writers = args.workers // 2
+    loads = [
+        Load("127.0.0.1", args.port, workers=writers, pause=args.pause, next_request=write,
+             keep_body=True, first_number=0),
+        Load("127.0.0.1", args.port, workers=args.workers - writers, pause=args.pause,
+             next_request=read, keep_body=True, first_number=10**9),
+    ]  # fmt: skip
     deadline = time.time() + args.seconds
-    done = 0
+    done = [0] * len(loads)
     with args.out.open("w") as out:
-        load.start()
+        for load in loads:
+            load.start()
         while time.time() < deadline:
-            if args.writes_from is not None and args.writes_from.exists():
-                writes.set()
             deadline = min(deadline, stop_time(args.stop_file) or deadline)
-            # Appended by the workers; a slice is a consistent copy under the GIL.
-            done = flush(out, load.samples, done)
+            flush(out, loads, done)
             time.sleep(POLL)
-        flush(out, load.stop(), done)
+        for load in loads:
+            load.stop()
+        flush(out, loads, done)
     return 0
 
 

@@ -59,5 +59,9 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"gatekeeper": {"handlers": ["console"], "level": "INFO"}},
+    "loggers": {
+        "gatekeeper": {"handlers": ["console"], "level": "INFO"},
+        # A 500's traceback in the server's log, DEBUG or not ("database is locked").
+        "django.request": {"handlers": ["console"], "level": "ERROR"},
+    },
 }

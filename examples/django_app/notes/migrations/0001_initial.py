@@ -1,8 +1,10 @@
-"""The notes table, seeded with ``NOTES_SEED_ROWS`` notes (default 20,000).
+"""The notes table, ``words`` included, seeded with ``NOTES_SEED_ROWS`` notes (default 20,000).
 
-The rows make migration 0002 take seconds, as a real backfill does. Tests set a small
-``NOTES_SEED_ROWS`` to stay fast. Inserted with ``executemany`` in chunks, so this one
-stays quick (the ORM would spend its time building model instances).
+The seeded notes get ``words = 0``: not counted yet, as if they were written before the
+code counted words. Counting them is migration 0002's job, and these rows are what makes
+it take seconds, as a real backfill does. Tests set a small ``NOTES_SEED_ROWS`` to stay
+fast. Inserted with ``executemany`` in chunks, so this one stays quick (the ORM would
+spend its time building model instances).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ def seed(apps: Any, schema_editor: Any) -> None:
     connection = schema_editor.connection
     created = connection.ops.adapt_datetimefield_value(django.utils.timezone.now())
     table = connection.ops.quote_name("notes_note")
-    sql = f"INSERT INTO {table} (text, created) VALUES (%s, %s)"  # noqa: S608 - fixed name
+    sql = f"INSERT INTO {table} (text, created, words) VALUES (%s, %s, 0)"  # noqa: S608
     with connection.cursor() as cursor:
         for start in range(0, rows, CHUNK):
             batch = []
@@ -61,6 +63,7 @@ class Migration(migrations.Migration):
                 ),
                 ("text", models.TextField()),
                 ("created", models.DateTimeField(default=django.utils.timezone.now)),
+                ("words", models.PositiveIntegerField(default=0)),
             ],
         ),
         migrations.RunPython(seed, migrations.RunPython.noop),

@@ -1,13 +1,23 @@
-"""Add note.words (the word count), backfill it, then make it NOT NULL and indexed.
+"""Backfill note.words (the word count) for every old note, then index it.
 
 Revision ID: 0002
 Revises: 0001
 Create Date: 2024-06-02
 
 The slow one: every existing row is read and rewritten, in batches, the way a real
-data migration computes a value in Python. With the default 200,000 seeded notes it
-takes about 5 s on SQLite; the app must not serve writes meanwhile (the new code
-writes ``words``, the old schema has no such column), hence the gate.
+data migration computes a value in Python. With the default 400,000 seeded notes it
+takes about 5 s on SQLite.
+
+The running code needs nothing from this revision: ``words`` exists since 0001 and every
+new note gets its count. But the revision is one transaction (Alembic's, per revision),
+opened by its first UPDATE: from then until the commit it holds SQLite's write lock, so
+a write from the app waits for it up to the busy timeout (1 s, ``SQLITE_BUSY_TIMEOUT``
+in app.py) and fails with "database is locked". On PostgreSQL the rewritten rows stay
+locked until the commit and ``CREATE INDEX`` blocks every write to the table while it
+builds. Hence the gate: the writes wait in front of the app instead.
+
+The index comes last, inside the same transaction: with SQLite's Python driver a DDL
+statement before the first write would commit on its own.
 """
 
 from __future__ import annotations
@@ -37,8 +47,6 @@ def count_words(text: str) -> int:
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("note") as batch:
-        batch.add_column(sa.Column("words", sa.Integer(), nullable=True))
     connection = op.get_bind()
     update = (
         note.update()
@@ -59,12 +67,11 @@ def upgrade() -> None:
             update, [{"row_id": row.id, "row_words": count_words(row.text)} for row in rows]
         )
         last = rows[-1].id
-    with op.batch_alter_table("note") as batch:
-        batch.alter_column("words", existing_type=sa.Integer(), nullable=False)
-        batch.create_index("ix_note_words", ["words"])
+    op.create_index("ix_note_words", "note", ["words"])
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("note") as batch:
-        batch.drop_index("ix_note_words")
-        batch.drop_column("words")
+    # Every note back to "not counted yet", so that the next upgrade has the whole
+    # backfill to do again.
+    op.drop_index("ix_note_words", table_name="note")
+    op.execute(note.update().values(words=0))
