@@ -6,6 +6,10 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+import redis
+
+from gatekeeper.keys import Keys
+
 T = TypeVar("T")
 
 
@@ -27,3 +31,15 @@ def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
     return ordered[index]
+
+
+def set_state(r: redis.Redis, keys: Keys, state: str | None, **info: object) -> None:
+    """Write the state (``None``: delete it) and any info fields, then PUBLISH, as an
+    operator with redis-cli would."""
+    if info:
+        r.hset(keys.info, mapping=info)  # type: ignore[arg-type]
+    if state is None:
+        r.delete(keys.state)
+    else:
+        r.set(keys.state, state)
+    r.publish(keys.events, "x")

@@ -13,6 +13,8 @@ import redis
 from gatekeeper import ASGIMiddleware, Gate
 from gatekeeper.keys import Keys
 
+from .helpers import set_state
+
 Message = dict[str, Any]
 
 
@@ -94,16 +96,6 @@ async def call(mw: ASGIMiddleware, scope: dict[str, Any], body: bytes = b"") -> 
     exchange = Exchange([{"type": "http.request", "body": body, "more_body": False}])
     await mw(scope, exchange.receive, exchange.send)
     return exchange
-
-
-def set_state(r: redis.Redis, keys: Keys, state: str | None, **info: object) -> None:
-    if info:
-        r.hset(keys.info, mapping=info)  # type: ignore[arg-type]
-    if state is None:
-        r.delete(keys.state)
-    else:
-        r.set(keys.state, state)
-    r.publish(keys.events, "x")
 
 
 async def until(predicate: Callable[[], bool], timeout: float = 3.0) -> None:

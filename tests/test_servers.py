@@ -14,7 +14,7 @@ from gatekeeper.keys import Keys
 from gatekeeper.registry import read_processes
 from gatekeeper.testing import RedisServer
 
-from .helpers import wait_for
+from .helpers import set_state, wait_for
 from .servers import Server, gunicorn, uvicorn
 
 SERVERS: dict[str, Callable[[dict[str, str]], Server]] = {
@@ -38,16 +38,6 @@ def served(server_kind: str, redis_url: str, prefix: str) -> Iterator[Server]:
     }
     with SERVERS[server_kind](env) as server:
         yield server
-
-
-def set_state(r: redis.Redis, keys: Keys, state: str | None, **info: object) -> None:
-    if info:
-        r.hset(keys.info, mapping=info)  # type: ignore[arg-type]
-    if state is None:
-        r.delete(keys.state)
-    else:
-        r.set(keys.state, state)
-    r.publish(keys.events, "x")
 
 
 def held_total(r: redis.Redis, keys: Keys) -> int:

@@ -15,7 +15,7 @@ from werkzeug.test import Client
 from gatekeeper import Gate, WSGIMiddleware
 from gatekeeper.keys import Keys
 
-from .helpers import wait_for
+from .helpers import set_state, wait_for
 
 SECRET = "staff-secret-0123456789"
 
@@ -46,16 +46,6 @@ def wrap(make_gate: Callable[..., Gate], app: CountingApp) -> Callable[..., Clie
         return Client(WSGIMiddleware(app, gate=gate))
 
     return factory
-
-
-def set_state(r: redis.Redis, keys: Keys, state: str | None, **info: object) -> None:
-    if info:
-        r.hset(keys.info, mapping=info)  # type: ignore[arg-type]
-    if state is None:
-        r.delete(keys.state)
-    else:
-        r.set(keys.state, state)
-    r.publish(keys.events, "x")
 
 
 def test_open_passes_to_app(wrap: Callable[..., Client], app: CountingApp) -> None:

@@ -30,6 +30,8 @@ from gatekeeper.responses import Reply
 
 __all__ = ["ASGIMiddleware", "facts_from_scope"]
 
+_OPEN = Mode.OPEN
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -72,19 +74,33 @@ class ASGIMiddleware:
         self._watcher = self.gate.watcher
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._other(scope, receive, send)
+            return
+        watcher = self._watcher
+        snapshot = watcher.snapshot or await watcher.wait_ready_async()
+        if snapshot.mode is _OPEN:
+            # The open path, inlined (no extra coroutine): count in flight, call the app.
+            counters = watcher.counters
+            write = scope["method"] not in SAFE_METHODS
+            counters.enter(write)
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                counters.leave(write)
+            return
+        await self._gated(scope, receive, send)
+
+    async def _other(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
-        if kind != "http":
-            if kind == "websocket":
-                await self._websocket(scope, receive, send)
-                return
-            if kind == "lifespan":
-                self._watcher.start()
-            await self.app(scope, receive, send)
+        if kind == "websocket":
+            await self._websocket(scope, receive, send)
             return
-        snapshot = self._watcher.snapshot or await self._watcher.wait_ready_async()
-        if snapshot.mode is Mode.OPEN:
-            await self._call_app(scope, receive, send)
-            return
+        if kind == "lifespan":
+            self._watcher.start()
+        await self.app(scope, receive, send)
+
+    async def _gated(self, scope: Scope, receive: Receive, send: Send) -> None:
         read_ahead = ReadAhead(receive)
         try:
             outcome = await self.gate.screen_async(

@@ -18,7 +18,7 @@ from gatekeeper.keys import Keys
 from gatekeeper.registry import read_processes
 from gatekeeper.testing import free_port
 
-from ..helpers import wait_for
+from ..helpers import set_state, wait_for
 from ..servers import BIN, Server
 from .django_support import APP_DIR, example_database_parser
 
@@ -67,14 +67,6 @@ def gunicorn_app(env: dict[str, str]) -> Iterator[Server]:
     manage(env, "migrate", "notes", "0001")  # all but the last migration: a deploy pending
     with example_server("gunicorn", env) as server:
         yield server
-
-
-def set_state(r: redis.Redis, keys: Keys, state: str | None) -> None:
-    if state is None:
-        r.delete(keys.state)
-    else:
-        r.set(keys.state, state)
-    r.publish(keys.events, "x")
 
 
 def uncounted(database: Path) -> int:

@@ -20,7 +20,7 @@ from gatekeeper.keys import Keys
 from gatekeeper.modes import Mode
 from gatekeeper.responses import unavailable
 
-from ..helpers import wait_for
+from ..helpers import set_state, wait_for
 from .django_support import current_watcher, gate_settings
 
 MESSAGE = "Back soon <b>really</b> & truly"
@@ -30,16 +30,6 @@ MESSAGE = "Back soon <b>really</b> & truly"
 def gated(redis_url: str, prefix: str) -> Iterator[None]:
     with gate_settings(redis_url, prefix):
         yield
-
-
-def set_state(r: redis.Redis, keys: Keys, state: str | None, **info: object) -> None:
-    if info:
-        r.hset(keys.info, mapping=info)  # type: ignore[arg-type]
-    if state is None:
-        r.delete(keys.state)
-    else:
-        r.set(keys.state, state)
-    r.publish(keys.events, "x")
 
 
 def wait_mode(mode: Mode) -> None:

@@ -15,7 +15,7 @@ from gatekeeper import OptionError, WSGIMiddleware
 from gatekeeper.contrib.flask import Gatekeeper, GatekeeperState, state_for
 from gatekeeper.keys import Keys
 
-from ..helpers import wait_for
+from ..helpers import set_state, wait_for
 
 
 def make_app(**config: Any) -> Flask:
@@ -57,16 +57,6 @@ def gated(redis_url: str, prefix: str) -> Iterator[Callable[..., Flask]]:
     yield factory
     for app in apps:
         state_for(app).gate.watcher.close()
-
-
-def set_state(r: redis.Redis, keys: Keys, state: str | None, **info: object) -> None:
-    if info:
-        r.hset(keys.info, mapping=info)  # type: ignore[arg-type]
-    if state is None:
-        r.delete(keys.state)
-    else:
-        r.set(keys.state, state)
-    r.publish(keys.events, "x")
 
 
 # -- configuration ---------------------------------------------------------------------

@@ -13,10 +13,8 @@ from types import TracebackType
 from typing import Any
 
 import httpx
-import redis
 
-from gatekeeper.keys import Keys
-
+from ..helpers import set_state as set_state  # re-exported for the example tests
 from ..servers import ROOT
 
 EXAMPLES = ROOT / "examples"
@@ -54,14 +52,6 @@ def run(
     )
     print(f"$ {' '.join(argv)}  -> {completed.returncode}\n{completed.stdout}{completed.stderr}")
     return completed
-
-
-def set_state(r: redis.Redis, keys: Keys, state: str | None) -> None:
-    if state is None:
-        r.delete(keys.state)
-    else:
-        r.set(keys.state, state)
-    r.publish(keys.events, "x")
 
 
 def backfill_gaps(database: Path, table: str = "note") -> int:
