@@ -204,7 +204,7 @@ def test_second_runner_refused_naming_holder(
 ) -> None:
     first = start_runner(redis_url, prefix, ["--", "sleep", "3"])
     try:
-        wait_for(lambda: r.get(keys.lock), 5.0)
+        wait_for(lambda: r.get(keys.lock) and r.get(keys.state) == "hold", 5.0)
         info_before = r.hgetall(keys.info)
         second = start_runner(redis_url, prefix, ["--", "echo", "should-not-run"])
         out, err = second.communicate(timeout=10)
