@@ -188,8 +188,9 @@ def test_sigkill_leaves_site_held_at_most_one_ttl(
         killed = time.monotonic()
         runner.wait(5)  # not communicate(): the orphaned child still holds the pipes
         wait_for(lambda: r.get(keys.state) is None, 3.0)
+        # The lock is renewed just after the state, so it may outlive it by a moment.
+        wait_for(lambda: r.exists(keys.lock) == 0, 1.0)
         assert time.monotonic() - killed <= 1.5 + 0.3
-        assert r.exists(keys.lock) == 0
         assert httpx.get(wsgi_server.url + "/", timeout=5).status_code == 200
     finally:
         if pidfile.exists():
