@@ -59,7 +59,6 @@ class Outcome:
 
     verdict: Verdict
     reply: Reply | None = None
-    held_for: float = 0.0
 
     @property
     def counted(self) -> bool:
@@ -102,7 +101,7 @@ class Gate:
                 event.wait(left)
         finally:
             self._end_hold(verdict)
-        return self._finish(verdict, facts, held_since=now)
+        return self._finish(verdict, facts, held=True)
 
     # -- async ---------------------------------------------------------------------
 
@@ -150,7 +149,7 @@ class Gate:
                     signal.waiters.discard(waiter)
         finally:
             self._end_hold(verdict)
-        return self._finish(verdict, facts, held_since=now)
+        return self._finish(verdict, facts, held=True)
 
     # -- shared --------------------------------------------------------------------
 
@@ -164,17 +163,14 @@ class Gate:
             released=verdict.decision is Decision.PASS, timed_out=verdict is _TIMEOUT
         )
 
-    def _finish(
-        self, verdict: Verdict, facts: RequestFacts, held_since: float | None = None
-    ) -> Outcome:
-        held_for = 0.0 if held_since is None else time.time() - held_since
+    def _finish(self, verdict: Verdict, facts: RequestFacts, *, held: bool = False) -> Outcome:
         if verdict is _GRANT:
             secret = self.options.bypass_secret or ""
             token = make_token(secret, time.time(), self.options.bypass_max_age)
             return Outcome(verdict, bypass_granted(token, self.options, secure=facts.secure))
         if verdict.decision is Decision.PASS:
-            return Outcome(verdict, None, held_for)
-        if held_since is None:
+            return Outcome(verdict)
+        if not held:
             self.watcher.counters.rejected()  # a hold's end was counted by _end_hold
         snapshot = self.watcher.snapshot or Snapshot(Mode.OPEN, source="startup")
         reply = unavailable(
@@ -185,4 +181,4 @@ class Gate:
             path=facts.path,
             accept=facts.accept,
         )
-        return Outcome(verdict, reply, held_for)
+        return Outcome(verdict, reply)
