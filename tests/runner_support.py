@@ -14,13 +14,12 @@ def start_runner(
     redis_url: str, prefix: str, args: Sequence[str], **popen: object
 ) -> subprocess.Popen[str]:
     env = {**os.environ, "GATEKEEPER_REDIS_URL": redis_url, "GATEKEEPER_PREFIX": prefix}
+    streams: dict[str, object] = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
     return subprocess.Popen(  # type: ignore[call-overload, no-any-return]
         [sys.executable, "-m", "gatekeeper", "run-migration", *args],
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
         text=True,
-        **popen,
+        **{**streams, **popen},
     )
 
 

@@ -98,7 +98,18 @@ def test_status_json_lists_live_processes(
     ("argv", "fragment"),
     [
         pytest.param(["frobnicate"], "invalid choice", id="unknown-subcommand"),
-        pytest.param(["hold", "--ttl", "-1"], "must be between", id="negative-ttl"),
+        pytest.param(["hold", "--ttl", "-1"], "must be >= 0.3 and <= 2592000", id="negative-ttl"),
+        pytest.param(["hold", "--retry-after", "0"], "must be >= 1", id="zero-retry"),
+        pytest.param(
+            ["run-migration", "--retry-after", "0", "--", "true"], "must be >= 1", id="run-retry"
+        ),
+        pytest.param(["hold", "--message", "x" * 2001], "longer than 2000", id="long-message"),
+        pytest.param(
+            ["run-migration", "--min-processes", "-1", "--", "true"], "must be >= 0", id="min-procs"
+        ),
+        pytest.param(
+            ["run-migration", "--expect-host", "a:b", "--", "true"], "not a host", id="host"
+        ),
         pytest.param(["hold", "--retry-after", "soon"], "expected a number", id="text-retry"),
         pytest.param(["run-migration", "--mode", "nap", "--", "true"], "invalid choice", id="mode"),
         pytest.param(["run-migration", "true"], "needs '--'", id="missing-dashdash"),
@@ -123,7 +134,7 @@ def test_unreachable_redis_is_one_line_without_password(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     url = f"redis://:hunter2secret@127.0.0.1:{free_port()}/0"
-    assert main(["--redis-url", url, "hold"]) == 2
+    assert main(["--redis-url", url, "hold"]) == 75  # EX_TEMPFAIL: try again later
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "cannot reach Redis" in err
@@ -140,7 +151,7 @@ def test_password_protected_redis_works_and_password_never_printed(
         assert main(["--redis-url", url, "--prefix", prefix, "status"]) == 0
         assert main(["--redis-url", url, "--prefix", prefix, "status", "--json"]) == 0
         wrong = url.replace("s3cr3t-pw", "wrong-pw")
-        assert main(["--redis-url", wrong, "--prefix", prefix, "status"]) == 2
+        assert main(["--redis-url", wrong, "--prefix", prefix, "status"]) == 2  # fix the URL
     out, err = capsys.readouterr()
     assert "s3cr3t-pw" not in out + err
     assert "wrong-pw" not in out + err

@@ -8,7 +8,11 @@
     gatekeeper status [--json]
 
 ``--redis-url`` (``GATEKEEPER_REDIS_URL``) and ``--prefix`` (``GATEKEEPER_PREFIX``) are
-accepted by every subcommand. Expected errors print one line and exit with status 2.
+accepted by every subcommand. Expected errors print one line. Exit status: 0 done (for
+``run-migration``, COMMAND's own status); 2 usage error (bad arguments or option values);
+3 the migration could not be protected and did not run (``--strict-drain`` timeout, fewer
+live gate processes than ``--min-processes``); 75 (``EX_TEMPFAIL``) try again later:
+Redis unreachable, or another ``run-migration`` holds the lock.
 """
 
 from __future__ import annotations
@@ -27,10 +31,10 @@ from gatekeeper.control import identity, info_fields, read_status, set_mode, set
 from gatekeeper.holdlease import LockBusy
 from gatekeeper.keys import Keys
 from gatekeeper.modes import Mode
-from gatekeeper.option_parsers import redact_url
+from gatekeeper.option_parsers import parse_number, redact_url
 from gatekeeper.options import OptionError, parse_option
 from gatekeeper.progress import Progress
-from gatekeeper.runner import EXIT_USAGE, RunOptions, run_migration
+from gatekeeper.runner import EXIT_TEMPFAIL, EXIT_USAGE, RunOptions, run_migration
 
 __all__ = ["main"]
 
@@ -44,23 +48,42 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def _number(low: float, high: float, integer: bool = False) -> Any:
+_DESCRIPTION = (
+    "Run a migration behind the gate (run-migration), or drive the gate by hand "
+    "(hold, readonly, maintenance, open, status). Exit status: 0 done, 2 usage error, "
+    "3 migration not protected (not run), 75 try again later (Redis unreachable, lock busy)."
+)
+
+
+def _number(option: str, low: float, high: float, integer: bool = False) -> Any:
+    """An argparse type with the same validation as the option of that name."""
+
     def parse(text: str) -> float:
         try:
-            value = int(text) if integer else float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text[:40]!r}") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be between {low:g} and {high:.0f}, got {text}")
-        return value
+            value = parse_number(option, text, low=low, high=high, integer=integer)
+        except OptionError as exc:
+            raise argparse.ArgumentTypeError(exc.problem) from None
+        return int(value) if integer else value
 
     return parse
 
 
-def _message(text: str) -> str:
-    if len(text) > 2000:
-        raise argparse.ArgumentTypeError("longer than 2000 characters")
-    return text
+def _option(name: str) -> Any:
+    """An argparse type that validates through the gate option ``name`` itself."""
+
+    def parse(text: str) -> Any:
+        try:
+            return parse_option(name, text)
+        except OptionError as exc:
+            raise argparse.ArgumentTypeError(exc.problem) from None
+
+    return parse
+
+
+def _hostname(text: str) -> str:
+    if not text or len(text) > 253 or any(ch in text for ch in ":/ \t"):
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a host name")
+    return text.split(".")[0]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         help="key prefix (default: GATEKEEPER_PREFIX, else gatekeeper)",
     )
-    parser = _Parser(prog="gatekeeper", description=__doc__.split("\n")[0], parents=[common])
+    parser = _Parser(prog="gatekeeper", description=_DESCRIPTION, parents=[common])
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = commands.add_parser(
@@ -87,19 +110,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--mode", choices=["hold", "readonly", "maintenance"], default="hold")
     run.add_argument(
         "--ttl",
-        type=_number(0.3, 3600),
+        type=_number("--ttl", 0.3, 3600),
         default=6.0,
         help="seconds the state and lock outlive a dead runner (default 6)",
     )
     run.add_argument(
         "--max-hold",
-        type=_number(0.1, 86400),
+        type=_number("--max-hold", 0.1, 86400),
         default=15.0,
         help="seconds before an overrun turns into maintenance (default 15)",
     )
     run.add_argument(
         "--drain-timeout",
-        type=_number(0, 3600),
+        type=_number("--drain-timeout", 0, 3600),
         default=5.0,
         help="seconds to wait for in-flight requests (default 5)",
     )
@@ -107,6 +130,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--strict-drain",
         action="store_true",
         help="stop (exit 3) instead of going on after a drain timeout",
+    )
+    run.add_argument(
+        "--min-processes",
+        type=_number("--min-processes", 0, 100000, integer=True),
+        default=0,
+        metavar="N",
+        help="refuse (exit 3, COMMAND not run) unless at least N gate processes report in",
+    )
+    run.add_argument(
+        "--expect-host",
+        type=_hostname,
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="refuse (exit 3) unless a gate process on HOST reports in (repeatable)",
     )
     run.add_argument(
         "--on-failure",
@@ -123,10 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--allow-ungated", action="store_true", help="run COMMAND even when Redis cannot be reached"
     )
     run.add_argument(
-        "--message", type=_message, help="message for the 503 page on overrun or failure"
+        "--message", type=_option("message"), help="message for the 503 page on overrun or failure"
     )
     run.add_argument(
-        "--retry-after", type=_number(0, 86400, integer=True), help="Retry-After seconds for 503s"
+        "--retry-after", type=_option("retry_after"), help="Retry-After seconds for 503s"
     )
     run.add_argument(
         "--json", action="store_true", help="print a JSON summary on stdout at the end"
@@ -139,15 +177,15 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         sub = commands.add_parser(name, parents=[common], help=text)
         sub.add_argument(
-            "--ttl", type=_number(0.3, 30 * 86400), help="seconds until the state expires by itself"
+            "--ttl",
+            type=_number("--ttl", 0.3, 30 * 86400),
+            help="seconds until the state expires by itself",
         )
-        sub.add_argument("--message", type=_message, help="shown on the 503 page")
-        sub.add_argument(
-            "--retry-after", type=_number(0, 86400, integer=True), help="Retry-After seconds"
-        )
+        sub.add_argument("--message", type=_option("message"), help="shown on the 503 page")
+        sub.add_argument("--retry-after", type=_option("retry_after"), help="Retry-After seconds")
         sub.add_argument(
             "--max-hold",
-            type=_number(0.1, 86400),
+            type=_number("--max-hold", 0.1, 86400),
             help="held requests get the 503 after S seconds from now",
         )
     commands.add_parser("open", parents=[common], help="let every request through")
@@ -190,7 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     keys = Keys(prefix)
     try:
         if args.command == "run-migration":
-            return _run(client, keys, args, command)
+            return _run(client, keys, args, command, url)
         if args.command == "status":
             return _status(client, keys, url, as_json=args.json)
         if args.command == "open":
@@ -209,24 +247,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except LockBusy as busy:
         expiry = f", expires in {busy.ttl:.1f}s" if busy.ttl else ""
-        return _fail(f"another run-migration holds the lock: {busy.holder}{expiry}")
+        return _fail(f"another run-migration holds the lock: {busy.holder}{expiry}", EXIT_TEMPFAIL)
+    except (redis.AuthenticationError, redis.exceptions.NoPermissionError) as exc:
+        # Retrying will not help: the credentials or the ACL must be fixed.
+        return _fail(f"Redis at {redact_url(url)} refused: {exc.__class__.__name__}")
     except redis.RedisError as exc:
-        return _fail(f"cannot reach Redis at {redact_url(url)}: {exc.__class__.__name__}")
+        return _fail(
+            f"cannot reach Redis at {redact_url(url)}: {exc.__class__.__name__}", EXIT_TEMPFAIL
+        )
     finally:
         client.close()
 
 
-def _fail(message: str) -> int:
+def _fail(message: str, status: int = EXIT_USAGE) -> int:
     print(f"gatekeeper: error: {message}", file=sys.stderr)
-    return EXIT_USAGE
+    return status
 
 
-def _run(client: redis.Redis, keys: Keys, args: argparse.Namespace, command: list[str]) -> int:
+def _run(
+    client: redis.Redis, keys: Keys, args: argparse.Namespace, command: list[str], url: str
+) -> int:
     opts = RunOptions(
         command=command, mode=Mode(args.mode), ttl=args.ttl, max_hold=args.max_hold,
         drain_timeout=args.drain_timeout, strict_drain=args.strict_drain,
         on_failure=args.on_failure, if_pending=args.if_pending,
         allow_ungated=args.allow_ungated, message=args.message, retry_after=args.retry_after,
+        min_processes=args.min_processes, expect_hosts=tuple(args.expect_host),
+        redis_label=f"{redact_url(url)} (prefix {keys.prefix!r})",
     )  # fmt: skip
     result = run_migration(client, keys, opts, Progress())
     if args.json:

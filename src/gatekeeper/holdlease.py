@@ -1,8 +1,12 @@
-"""The runner's claim on the gate: its lock and the TTL of the state it set, renewed together.
+"""The runner's claim on the gate: its lock, and every write of the state during a run.
 
-Both expire on their own if the runner dies (SIGKILL, lost host), so a crashed deploy
-holds the site for at most one TTL. The renewal is one Lua script so that "is the state
-still ours?" and "extend it" cannot be split by an operator's ``gatekeeper open``.
+Both the lock and the state carry a TTL renewed by a heartbeat thread, so a runner that
+dies (SIGKILL, lost host) holds the site for at most one TTL. During a run the lease makes
+every write of the state itself (:meth:`HoldLease.write`), under the same lock its
+renewal takes: a renewal therefore never sees the runner's own switch to ``maintenance``
+half done and mistakes it for an operator's. Each write and each renewal is one Lua
+script, so "is the state still ours?" and "change it" cannot be split by an operator's
+``gatekeeper open`` either: an operator's state is never overwritten by the run.
 """
 
 from __future__ import annotations
@@ -42,6 +46,28 @@ end
 return current
 """
 
+# KEYS: state, info, events. ARGV: the mode this run last wrote ("" for the first write,
+# which takes over whatever was there), the new mode, ttl in ms (0: none), then the info
+# hash as field, value... Returns "written", or the operator's value it left alone.
+_WRITE = """
+local current = redis.call('GET', KEYS[1])
+if ARGV[1] ~= '' and current and current ~= ARGV[1] then
+  return current
+end
+redis.call('DEL', KEYS[2])
+if #ARGV > 3 then
+  redis.call('HSET', KEYS[2], unpack(ARGV, 4))
+end
+if ARGV[3] ~= '0' then
+  redis.call('PEXPIRE', KEYS[2], ARGV[3])
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+else
+  redis.call('SET', KEYS[1], ARGV[2])
+end
+redis.call('PUBLISH', KEYS[3], ARGV[2])
+return 'written'
+"""
+
 
 class LockBusy(Exception):
     """Another runner holds the lock; ``holder`` names it."""
@@ -53,7 +79,7 @@ class LockBusy(Exception):
 
 
 class HoldLease:
-    """Owns the lock, and renews the state while :meth:`start`-ed, every ``ttl / 3``."""
+    """Owns the lock and the run's state; renews both every ``ttl / 3`` while started."""
 
     def __init__(
         self,
@@ -69,14 +95,24 @@ class HoldLease:
         self.token = token
         self.ttl = ttl
         self.on_event = on_event
-        self.mode: Mode | None = None
-        self.fields: dict[str, str] = {}
         self.overridden: str | None = None
+        """The state an operator set during the run; the run leaves it alone from then."""
+        # One tuple, replaced whole: a renewal reads mode and fields of the same write.
+        self._tracked: tuple[Mode, dict[str, str]] | None = None
+        self._guard = threading.Lock()  # every write and every renewal, one at a time
+        self._stopped = False
         self._lock = Lock(client, keys.lock, timeout=ttl, thread_local=False)
         self._renew = client.register_script(_RENEW)
+        self._write = client.register_script(_WRITE)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._failing = False
+
+    @property
+    def mode(self) -> Mode | None:
+        """The mode this run last wrote (``None`` before its first write)."""
+        tracked = self._tracked
+        return tracked[0] if tracked else None
 
     def acquire(self) -> None:
         if self._lock.acquire(blocking=False, token=self.token):
@@ -88,46 +124,76 @@ class HoldLease:
         name = holder.decode("utf-8", "replace") if isinstance(holder, bytes) else str(holder)
         raise LockBusy(name, ttl_ms / 1000 if ttl_ms and ttl_ms > 0 else None)
 
+    def write(self, mode: Mode, fields: dict[str, str], *, ttl: float | None) -> bool:
+        """Set the state (and a fresh info hash) and PUBLISH, unless an operator changed it.
+
+        The first write of a run takes over whatever state was there; each later one
+        happens only while Redis still holds this run's last mode (or nothing: lost with
+        a restart). ``False`` when an operator's state was found instead: it is left in
+        place and :attr:`overridden` names it. ``ttl=None`` writes a state that never
+        expires: the run's final word.
+        """
+        with self._guard:
+            if self.overridden is not None:
+                return False
+            expected = self._tracked[0].value if self._tracked else ""
+            ttl_ms = int(ttl * 1000) if ttl else 0
+            keys = [self.keys.state, self.keys.info, self.keys.events]
+            result = self._write(keys=keys, args=[expected, mode.value, ttl_ms, *_flatten(fields)])
+            outcome = _text(result)
+            if outcome != "written":
+                self._override(outcome)
+                return False
+            self.track(mode, fields)
+            return True
+
     def track(self, mode: Mode, fields: dict[str, str]) -> None:
-        """The state the heartbeat keeps alive from now on."""
-        self.mode = mode
-        self.fields = dict(fields)
+        """The state the heartbeat keeps alive from now on (called by :meth:`write`)."""
+        self._tracked = (mode, dict(fields))
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._beat, name="gatekeeper-lease", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop renewing. A renewal already under way finishes first; none writes after."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(5)
+        with self._guard:
+            self._stopped = True
 
     def release(self) -> None:
         # Expired or taken over: then nothing of ours is left to delete.
         with contextlib.suppress(redis.exceptions.LockError):
             self._lock.release()
 
-    def renew_once(self) -> str:
-        flat: list[Any] = []
-        for name, value in self.fields.items():
-            flat += [name, value]
-        ttl_ms = int(self.ttl * 1000)
-        keys = [self.keys.state, self.keys.info, self.keys.events]
-        if self.overridden is None and self.mode is not None:
-            result = self._renew(keys=keys, args=[self.mode.value, ttl_ms, *flat])
-            outcome = result.decode() if isinstance(result, bytes) else str(result)
-            if outcome == "restored":
-                self.on_event("restored", self.mode.value)
-            elif outcome != "kept":
-                self.overridden = outcome
-                self.on_event("overridden", outcome)
-        try:
-            self._lock.reacquire()
-        except redis.exceptions.LockNotOwnedError:
-            # Lost with a Redis restart: take it back unless another runner has it now.
-            if not self._lock.acquire(blocking=False, token=self.token):
-                self.on_event("lock-lost", "")
-        return "ok"
+    def renew_once(self) -> None:
+        with self._guard:
+            if self._stopped:
+                return
+            tracked = self._tracked
+            if self.overridden is None and tracked is not None:
+                mode, fields = tracked
+                keys = [self.keys.state, self.keys.info, self.keys.events]
+                ttl_ms = int(self.ttl * 1000)
+                outcome = _text(
+                    self._renew(keys=keys, args=[mode.value, ttl_ms, *_flatten(fields)])
+                )
+                if outcome == "restored":
+                    self.on_event("restored", mode.value)
+                elif outcome != "kept":
+                    self._override(outcome)
+            try:
+                self._lock.reacquire()
+            except redis.exceptions.LockNotOwnedError:
+                # Lost with a Redis restart: take it back unless another runner has it now.
+                if not self._lock.acquire(blocking=False, token=self.token):
+                    self.on_event("lock-lost", "")
+
+    def _override(self, value: str) -> None:
+        self.overridden = value
+        self.on_event("overridden", value)
 
     def _beat(self) -> None:
         while not self._stop.wait(self.ttl / 3):
@@ -141,3 +207,14 @@ class HoldLease:
                 if self._failing:
                     self._failing = False
                     self.on_event("redis-ok", "")
+
+
+def _flatten(fields: dict[str, str]) -> list[Any]:
+    flat: list[Any] = []
+    for name, value in fields.items():
+        flat += [name, value]
+    return flat
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -72,9 +72,14 @@ def parse_number(
         raise _fail(option, f"expected a whole number, got {number}")
     too_low = number <= low if open_low else number < low
     if too_low or number > high:
-        bound = f"> {low:g}" if open_low else f">= {low:g}"
-        raise _fail(option, f"must be {bound} and <= {high:g}, got {number:g}")
+        bound = f"> {_plain(low)}" if open_low else f">= {_plain(low)}"
+        raise _fail(option, f"must be {bound} and <= {_plain(high)}, got {_plain(number)}")
     return number
+
+
+def _plain(number: float) -> str:
+    """``2592000`` rather than ``2.592e+06`` in an error message."""
+    return str(int(number)) if number == int(number) and abs(number) < 1e15 else f"{number:g}"
 
 
 def parse_bool(option: str, value: object) -> bool:

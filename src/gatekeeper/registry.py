@@ -22,6 +22,7 @@ from gatekeeper.keys import Keys
 
 __all__ = [
     "new_process_id",
+    "process_host",
     "read_processes",
     "report_ttl",
     "tally",
@@ -35,6 +36,11 @@ COUNTS = ("held_total", "released_total", "rejected_total")
 def new_process_id() -> str:
     host = socket.gethostname().split(".")[0][:40] or "host"
     return f"{host}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+def process_host(proc_id: str) -> str:
+    """The short host name a process id starts with (see :func:`new_process_id`)."""
+    return proc_id.split(":", 1)[0]
 
 
 def report_ttl(poll_interval: float) -> int:

@@ -23,6 +23,12 @@ class RunOptions:
     allow_ungated: bool = False
     message: str | None = None
     retry_after: int | None = None
+    min_processes: int = 0
+    """Refuse to migrate (exit 3) unless at least this many gate processes report in."""
+    expect_hosts: tuple[str, ...] = ()
+    """Refuse to migrate (exit 3) unless a gate process on each of these hosts reports in."""
+    redis_label: str = ""
+    """Where the runner looked (URL with no password, and prefix), for its warnings."""
 
 
 @dataclass
@@ -42,6 +48,8 @@ class RunResult:
     """Epoch time of the release write (what held requests wait for)."""
     undrained: list[str] = field(default_factory=list)
     processes: int = 0
+    """Live gate processes when the drain began; 0 means nothing held any traffic."""
+    hosts: list[str] = field(default_factory=list)
     requests: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 

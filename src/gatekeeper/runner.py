@@ -17,18 +17,28 @@ import time
 import redis
 
 from gatekeeper.child import SignalTrap, describe, exit_status, run_check, start_child
-from gatekeeper.control import identity, info_fields, set_mode, set_open
+from gatekeeper.control import identity, info_fields
 from gatekeeper.holdlease import HoldLease
 from gatekeeper.keys import Keys
 from gatekeeper.modes import Mode
 from gatekeeper.progress import Progress
-from gatekeeper.registry import read_processes, tally, tally_difference
+from gatekeeper.registry import process_host, read_processes, tally, tally_difference
 from gatekeeper.run_options import RunOptions, RunResult
 
-__all__ = ["RunOptions", "RunResult", "run_migration"]
+__all__ = [
+    "EXIT_TEMPFAIL",
+    "EXIT_UNPROTECTED",
+    "EXIT_USAGE",
+    "RunOptions",
+    "RunResult",
+    "run_migration",
+]
 
 EXIT_USAGE = 2
-EXIT_DRAIN = 3
+EXIT_UNPROTECTED = 3
+"""The gate could not be made to protect the migration, so COMMAND did not run."""
+EXIT_TEMPFAIL = 75
+"""``EX_TEMPFAIL``: Redis unreachable or the lock busy; the same call may work later."""
 
 
 def run_migration(
@@ -79,6 +89,11 @@ class _Run:
                 "--allow-ungated: running COMMAND without a gate"
             )
             return self._ungated("ungated")
+        if not self._enough_processes():
+            self.result.exit_code, self.result.outcome = EXIT_UNPROTECTED, "too-few-processes"
+            self.result.gated = False
+            self.progress.close()
+            return self.result
         self.lease.acquire()
         try:
             return self._gated()
@@ -104,16 +119,15 @@ class _Run:
         )  # fmt: skip
         # Counted before the state is set: a request held in between is held by this run.
         before = self._counts()
-        set_mode(self.client, self.keys, opts.mode, fields, ttl=opts.ttl)
+        self.lease.write(opts.mode, fields, ttl=opts.ttl)
         result.started_at = round(time.time(), 4)
-        self.lease.track(opts.mode, fields)
         self.lease.start()
         self.progress.phase(
             f"{opts.mode.value}: traffic gated (ttl {opts.ttl:g}s, max hold {opts.max_hold:g}s)"
         )
 
         if not self._drain(f"{opts.mode.value}:{generation}") and opts.strict_drain:
-            result.exit_code, result.outcome = EXIT_DRAIN, "drain-timeout"
+            result.exit_code, result.outcome = EXIT_UNPROTECTED, "drain-timeout"
         elif self.trap.received is not None:
             result.exit_code, result.outcome = 128 + self.trap.received, "interrupted"
         else:
@@ -137,30 +151,76 @@ class _Run:
         )
         return result
 
+    def _enough_processes(self) -> bool:
+        """``--min-processes`` and ``--expect-host``: checked before anything is held."""
+        opts = self.opts
+        reports = read_processes(self.client, self.keys)
+        hosts = sorted({process_host(str(r["id"])) for r in reports})
+        self.result.processes, self.result.hosts = len(reports), hosts
+        missing = [host for host in opts.expect_hosts if host not in hosts]
+        if len(reports) >= opts.min_processes and not missing:
+            return True
+        seen = f"{len(reports)} live gate processes on {', '.join(hosts) or 'no host'}"
+        wanted = f"at least {opts.min_processes}" if len(reports) < opts.min_processes else ""
+        if missing:
+            wanted += ("; " if wanted else "") + "none on " + ", ".join(missing)
+        self.progress.note(
+            f"refusing to migrate: {seen} at {opts.redis_label or 'this Redis'} ({wanted}); "
+            "COMMAND not run"
+        )
+        return False
+
     def _drain(self, ack: str) -> bool:
         deadline = time.monotonic() + self.opts.drain_timeout
-        announced = -1
+        announced: int | None = None
+        failing = False
         while True:
-            reports = read_processes(self.client, self.keys)
+            try:
+                reports = read_processes(self.client, self.keys)
+            except redis.RedisError as exc:
+                # The hold is set and the lease keeps it: a blip only delays the drain,
+                # within the same deadline.
+                if not failing:
+                    self.progress.note(f"drain: Redis error ({exc.__class__.__name__}); retrying")
+                failing = True
+                if time.monotonic() >= deadline or self.trap.received is not None:
+                    return self._drain_timeout(["(unknown: Redis unreachable)"])
+                self.trap.event.wait(0.05)
+                continue
+            failing = False
             waiting = [r for r in reports if r.get("drained") != ack]
             self.result.processes = len(reports)
             if len(reports) != announced:
+                if announced is None and not reports:
+                    self._warn_unprotected()
                 announced = len(reports)
                 self.progress.phase(f"draining {len(reports)} processes")
             if not waiting:
                 return True
             if time.monotonic() >= deadline or self.trap.received is not None:
-                self.result.undrained = [
-                    f"{r['id']} ({r.get('inflight', '?')} in flight)" for r in waiting
-                ]
-                self.progress.note(
-                    f"drain timeout after {self.opts.drain_timeout:g}s; not drained: "
-                    + ", ".join(self.result.undrained)
-                    + ("; stopping (--strict-drain)" if self.opts.strict_drain else "; going on")
+                return self._drain_timeout(
+                    [f"{r['id']} ({r.get('inflight', '?')} in flight)" for r in waiting]
                 )
-                return False
             self.progress.tick(sum(int(r.get("held", 0)) for r in reports))
             self.trap.event.wait(0.01)
+
+    def _drain_timeout(self, undrained: list[str]) -> bool:
+        self.result.undrained = undrained
+        self.progress.note(
+            f"drain timeout after {self.opts.drain_timeout:g}s; not drained: "
+            + ", ".join(undrained)
+            + ("; stopping (--strict-drain)" if self.opts.strict_drain else "; going on")
+        )
+        return False
+
+    def _warn_unprotected(self) -> None:
+        self.result.notes.append("no gate process reported in: COMMAND ran unprotected")
+        self.progress.note(
+            f"WARNING: no gate process reports to {self.opts.redis_label or 'this Redis'}: "
+            "nothing is holding traffic, and COMMAND runs unprotected. Check that the apps "
+            "use this GATEKEEPER_REDIS_URL and GATEKEEPER_PREFIX and have the middleware; "
+            "--min-processes N refuses to migrate instead."
+        )
 
     def _run_command(
         self, overrun_at: float | None = None, fields: dict[str, str] | None = None
@@ -195,11 +255,11 @@ class _Run:
         new_fields = {**fields, "message": message, "retry_after": str(self.opts.retry_after or 10)}
         new_fields.pop("hold_until", None)
         try:
-            set_mode(self.client, self.keys, Mode.MAINTENANCE, new_fields, ttl=self.opts.ttl)
+            if not self.lease.write(Mode.MAINTENANCE, new_fields, ttl=self.opts.ttl):
+                return  # an operator's state was there: the lease has said so
         except redis.RedisError as exc:
             self.progress.note(f"could not switch to maintenance: {exc.__class__.__name__}")
             return
-        self.lease.track(Mode.MAINTENANCE, new_fields)
         self.progress.phase(
             f"overrun: COMMAND still running after {self.opts.max_hold:g}s; "
             "maintenance (503) until it ends"
@@ -207,33 +267,35 @@ class _Run:
 
     def _release(self, *, success: bool) -> None:
         self.lease.stop()
-        if self.lease.overridden is not None:
-            self.result.final_state = self.lease.overridden
-            self.progress.note(
-                f"an operator set the state to {self.lease.overridden!r}; leaving it"
-            )
-            return
         policy = "open" if success else self.opts.on_failure
         for attempt in range(20):
             try:
                 if policy == "open":
-                    set_open(self.client, self.keys)
+                    written = self.lease.write(Mode.OPEN, {}, ttl=None)
                 else:
                     fields = info_fields(
                         message=self.opts.message or "The upgrade failed; we are on it.",
                         retry_after=self.opts.retry_after or 60,
                         owner=self.lease.token,
                     )
-                    set_mode(self.client, self.keys, Mode.MAINTENANCE, fields)
-                self.result.final_state = policy if policy == "open" else "maintenance"
-                self.result.released_at = round(time.time(), 4)
-                return
+                    written = self.lease.write(Mode.MAINTENANCE, fields, ttl=None)
+                if written:
+                    self.result.final_state = policy if policy == "open" else "maintenance"
+                    self.result.released_at = round(time.time(), 4)
+                    return
+                break
             except redis.RedisError as exc:
                 if attempt == 0:
                     self.progress.note(f"release failed ({exc.__class__.__name__}); retrying")
                 time.sleep(min(0.05 * 2**attempt, 1.0))
-        self.result.final_state = "unknown"
-        self.progress.note(f"could not release; the state expires within {self.opts.ttl:g}s anyway")
+        else:
+            self.result.final_state = "unknown"
+            self.progress.note(
+                f"could not release; the state expires within {self.opts.ttl:g}s anyway"
+            )
+            return
+        self.result.final_state = self.lease.overridden or "unknown"
+        self.progress.note(f"an operator set the state to {self.lease.overridden!r}; leaving it")
 
     def _counts(self) -> dict[str, dict[str, int]]:
         try:

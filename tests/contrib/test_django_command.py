@@ -58,6 +58,16 @@ def test_runner_options_and_migrate_arguments_are_told_apart() -> None:
     ]  # fmt: skip
 
 
+def test_process_requirements_go_to_the_runner_not_migrate() -> None:
+    runner, migrate, _ = split_runner_args(
+        ["--min-processes", "4", "notes", "--expect-host=web1", "--expect-host", "web2"]
+    )
+    assert runner == [
+        "--min-processes", "4", "--expect-host", "web1", "--expect-host", "web2"
+    ]  # fmt: skip
+    assert migrate == ["notes"]
+
+
 def test_own_if_pending_replaces_the_default_check() -> None:
     result = argv("run-migration", "--if-pending", "false")
     assert result[result.index("--if-pending") + 1] == "false"

@@ -21,7 +21,6 @@ while some unrelated setting is broken.
 from __future__ import annotations
 
 import argparse
-import importlib
 import shlex
 import sys
 from collections.abc import Sequence
@@ -31,6 +30,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from gatekeeper.cli import main as cli_main
 from gatekeeper.contrib.django.conf import conf
 from gatekeeper.options import OptionError
 
@@ -45,6 +45,8 @@ RUNNER_OPTIONS = frozenset(
         "--on-failure",
         "--message",
         "--retry-after",
+        "--min-processes",
+        "--expect-host",
     }
 )
 """``run-migration`` options that take a value (``--if-pending`` is handled apart)."""
@@ -148,13 +150,7 @@ class Command(BaseCommand):
             sys.argv[0] if sys.argv else "", getattr(settings, "BASE_DIR", None), sys.executable
         )
         argv = build_argv(args, redis_url=redis_url, prefix=prefix, manage=manage)
-        try:
-            cli = importlib.import_module("gatekeeper.cli")
-        except ModuleNotFoundError as exc:
-            if exc.name != "gatekeeper.cli":
-                raise
-            raise CommandError("this gatekeeper version has no CLI (gatekeeper.cli)") from None
-        code = int(cli.main(argv) or 0)
+        code = int(cli_main(argv) or 0)
         if code:
             # The exit status matters to deploy scripts: pass it on without a traceback.
             raise SystemExit(code)
