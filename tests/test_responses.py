@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gatekeeper import Mode, build_options
-from gatekeeper.responses import bypass_granted, unavailable, wants_json
+from gatekeeper.responses import Reply, bypass_granted, unavailable, wants_json
 from gatekeeper.snapshot import Snapshot
 
 OPTIONS = build_options({"api_prefixes": "/api/"}, lookup=lambda name: None)
@@ -128,3 +128,17 @@ def test_nothing_from_the_request_is_reflected(path: str, accept: str | None, me
     body = reply.body.decode()
     assert "zz-marker" not in body
     assert all("zz-marker" not in value for _, value in reply.headers)
+
+
+@pytest.mark.parametrize(
+    ("status", "line"),
+    [
+        (303, "303 See Other"),
+        (307, "307 Temporary Redirect"),
+        (429, "429 Too Many Requests"),
+        (503, "503 Service Unavailable"),
+        (599, "599 Unknown"),
+    ],
+)
+def test_status_line_for_any_status_is_wsgi_shaped(status: int, line: str) -> None:
+    assert Reply(status, [], b"").status_line == line

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import json
 from dataclasses import dataclass
+from http import HTTPStatus
 from importlib.resources import files
 from string import Template
 
@@ -20,7 +21,7 @@ from gatekeeper.decision import path_matches
 from gatekeeper.options import GateOptions
 from gatekeeper.snapshot import Snapshot
 
-__all__ = ["Reply", "bypass_granted", "unavailable", "wants_json"]
+__all__ = ["Reply", "bypass_granted", "status_line", "unavailable", "wants_json"]
 
 DEFAULT_TEMPLATE = files("gatekeeper").joinpath("templates/maintenance.html").read_text("utf-8")
 
@@ -41,7 +42,16 @@ class Reply:
 
     @property
     def status_line(self) -> str:
-        return {303: "303 See Other", 503: "503 Service Unavailable"}[self.status]
+        """``"503 Service Unavailable"``: WSGI's status string, for any status code."""
+        return status_line(self.status)
+
+
+def status_line(status: int) -> str:
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:  # not a registered code: WSGI still needs a reason phrase
+        phrase = "Unknown"
+    return f"{status} {phrase}"
 
 
 def wants_json(accept: str | None, path: str, options: GateOptions) -> bool:

@@ -25,7 +25,6 @@ import logging
 import random
 import threading
 import time
-import weakref
 from collections.abc import Callable
 
 import redis
@@ -40,7 +39,7 @@ from gatekeeper.options import GateOptions
 from gatekeeper.registry import report_ttl, write_report
 from gatekeeper.reporting import ProcessReporter
 from gatekeeper.snapshot import Snapshot, keep_vanished, parse_snapshot
-from gatekeeper.wakeups import LoopSignal, ThreadSignal
+from gatekeeper.wakeups import LoopSignal, ThreadSignal, wake
 
 __all__ = ["StateWatcher"]
 
@@ -72,15 +71,16 @@ class StateWatcher:
         self.proc_id = self.reporter.proc_id
         self.signal = ThreadSignal()
         self.ready = concurrent.futures.Future[Snapshot]()
-        self._loop_signals: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopSignal] = (
-            weakref.WeakKeyDictionary()
-        )
+        # Copy-on-write: replaced whole under _lock, never changed in place, so the
+        # watcher thread can fan out over it while a loop thread registers another loop.
+        self._loop_signals: dict[asyncio.AbstractEventLoop, LoopSignal] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_ok: float | None = None
         self._connected: bool | None = None
         self._logged_problems: frozenset[str] = frozenset()
+        self._logged_bug = ""
         self._vanished_at: float | None = None
 
     # -- used by request code -------------------------------------------------------
@@ -104,20 +104,39 @@ class StateWatcher:
             return self._fallback()
 
     async def wait_ready_async(self) -> Snapshot:
+        """:meth:`wait_ready` for an event loop.
+
+        Waits on a future of its own, never on :attr:`ready` itself: a timeout here
+        cancels only this wait, not the start-up that every other request waits for.
+        """
         self.start()
+        if self.ready.done():
+            return self.ready.result()
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+
+        def settle(_: object) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(wake, waiter)
+
+        self.ready.add_done_callback(settle)
+        timer = loop.call_later(self._startup_timeout, wake, waiter)
         try:
-            return await asyncio.wait_for(
-                asyncio.wrap_future(self.ready), timeout=self._startup_timeout
-            )
-        except asyncio.TimeoutError:
-            return self._fallback()
+            await waiter
+        finally:
+            timer.cancel()
+        return self.ready.result() if self.ready.done() else self._fallback()
 
     def loop_signal(self) -> LoopSignal:
         """The wake-up signal of the running event loop (created on first use)."""
         loop = asyncio.get_running_loop()
         signal = self._loop_signals.get(loop)
         if signal is None:
-            signal = self._loop_signals[loop] = LoopSignal(loop)
+            with self._lock:
+                signal = self._loop_signals.get(loop)
+                if signal is None:
+                    signal = LoopSignal(loop)
+                    self._loop_signals = {**self._loop_signals, loop: signal}
         return signal
 
     def close(self, timeout: float = 2.0) -> None:
@@ -205,6 +224,7 @@ class StateWatcher:
         snapshot, problems = parse_snapshot(raw_state, raw_info, unknown_mode=self._fail_mode)
         self._log_problems(problems)
         now = self._last_ok = time.monotonic()
+        self._logged_bug = ""
         reconnected = self._connected is False
         if self._connected is not True:
             if reconnected:
@@ -254,9 +274,16 @@ class StateWatcher:
         # Order matters: the snapshot is stored before waiters are woken (see wakeups).
         self.snapshot = snapshot
         self.signal.fire()
-        for loop_signal in list(self._loop_signals.values()):
-            if not loop_signal.fire_threadsafe():
-                self._loop_signals.pop(loop_signal.loop, None)
+        closed = [
+            loop for loop, signal in self._loop_signals.items() if not signal.fire_threadsafe()
+        ]
+        if closed:
+            with self._lock:
+                self._loop_signals = {
+                    loop: signal
+                    for loop, signal in self._loop_signals.items()
+                    if loop not in closed
+                }
         if not self.ready.done():
             self.ready.set_result(snapshot)
         if previous is None or previous.mode is not snapshot.mode:
@@ -267,7 +294,9 @@ class StateWatcher:
             )
 
     def _on_failure(self, exc: BaseException) -> None:
-        if self._connected is not False:
+        if not isinstance(exc, (redis.RedisError, OSError)):
+            self._log_bug(exc)
+        elif self._connected is not False:
             self._connected = False
             kept = self.snapshot.mode.value if self.snapshot else None
             log.warning(
@@ -317,6 +346,19 @@ class StateWatcher:
         text = f"{exc.__class__.__name__}: {exc}"[:300]
         password = parse_url(self.options.redis_url).get("password")  # type: ignore[no-untyped-call]
         return text.replace(password, "***") if password else text
+
+    def _log_bug(self, exc: BaseException) -> None:
+        # Not Redis: gatekeeper's own fault. Once per distinct error, with the traceback;
+        # the thread goes on reconnecting, and the stale rules still apply meanwhile.
+        what = f"{exc.__class__.__name__}: {exc}"[:300]
+        if what != self._logged_bug:
+            self._logged_bug = what
+            log.error(
+                "gatekeeper: the watcher failed (%s); retrying. This is a bug in "
+                "gatekeeper, please report it",
+                what,
+                exc_info=exc,
+            )
 
     def _log_problems(self, problems: list[str]) -> None:
         current = frozenset(problems)
