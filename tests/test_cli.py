@@ -167,6 +167,8 @@ def test_module_entry_point_runs(redis_url: str, prefix: str) -> None:
     )
     assert done.returncode == 0
     assert "run-migration" in done.stdout
+    assert "``" not in done.stdout  # no reStructuredText from a docstring
+    assert "75 try again later" in done.stdout
 
 
 def test_redis_cli_commands_from_readme_drive_a_running_gate(

@@ -18,7 +18,6 @@ class Progress:
         self.started = time.monotonic()
         self._lock = threading.Lock()
         self._phase = ""
-        self._held = 0
         self._dirty_line = False
 
     def phase(self, text: str) -> None:
@@ -36,7 +35,6 @@ class Progress:
     def tick(self, held_now: int) -> None:
         """Refresh the live line (terminal only); plain output stays quiet between phases."""
         with self._lock:
-            self._held = held_now
             if self.live:
                 elapsed = time.monotonic() - self.started
                 self._write(
