@@ -21,7 +21,6 @@ import asyncio
 import concurrent.futures
 import contextlib
 import dataclasses
-import logging
 import random
 import threading
 import time
@@ -29,12 +28,11 @@ from collections.abc import Callable
 
 import redis
 from redis.backoff import NoBackoff
-from redis.connection import parse_url
 from redis.retry import Retry
 
+from gatekeeper._watcher_log import WatcherLog
 from gatekeeper.keys import Keys
 from gatekeeper.modes import Mode, mode_hint
-from gatekeeper.option_parsers import redact_url
 from gatekeeper.options import GateOptions
 from gatekeeper.registry import report_ttl, write_report
 from gatekeeper.reporting import ProcessReporter
@@ -42,8 +40,6 @@ from gatekeeper.snapshot import Snapshot, keep_vanished, parse_snapshot
 from gatekeeper.wakeups import LoopSignal, ThreadSignal, wake
 
 __all__ = ["StateWatcher"]
-
-log = logging.getLogger("gatekeeper")
 
 _REPORT_TICK = 0.005
 _MAX_WAIT = 0.25
@@ -79,8 +75,7 @@ class StateWatcher:
         self._thread: threading.Thread | None = None
         self._last_ok: float | None = None
         self._connected: bool | None = None
-        self._logged_problems: frozenset[str] = frozenset()
-        self._logged_bug = ""
+        self._log = WatcherLog(self.options.redis_url, self.keys.state)
         self._vanished_at: float | None = None
 
     # -- used by request code -------------------------------------------------------
@@ -222,26 +217,20 @@ class StateWatcher:
         pipe.hgetall(self.keys.info)
         raw_state, raw_info = pipe.execute()
         snapshot, problems = parse_snapshot(raw_state, raw_info, unknown_mode=self._fail_mode)
-        self._log_problems(problems)
+        self._log.problems(problems)
+        self._log.read_ok()
         now = self._last_ok = time.monotonic()
-        self._logged_bug = ""
         reconnected = self._connected is False
         if self._connected is not True:
             if reconnected:
-                log.warning("gatekeeper: Redis reachable again at %s", self._url)
+                self._log.reachable_again()
             self._connected = True
         if raw_state is not None or not (reconnected or self._vanished_at is not None):
             self._vanished_at = None
         elif keep_vanished(self.snapshot, now - (self._vanished_at or now)):
             if self._vanished_at is None:
                 self._vanished_at = now
-                log.warning(
-                    "gatekeeper: %s vanished after a reconnection (Redis restarted?); "
-                    "keeping %s for up to %.1fs for its runner to restore it",
-                    self.keys.state,
-                    self.snapshot.mode.value if self.snapshot else "?",
-                    self.snapshot.ttl if self.snapshot and self.snapshot.ttl else 0.0,
-                )
+                self._log.vanished(self.snapshot)
             snapshot = self.snapshot or snapshot
         else:
             self._vanished_at = None
@@ -288,25 +277,15 @@ class StateWatcher:
             self.ready.set_result(snapshot)
         if previous is None or previous.mode is not snapshot.mode:
             self.reporter.state_changed()
-            before = previous.mode.value if previous else "(start)"
-            log.info(
-                "gatekeeper: state %s -> %s (%s)", before, snapshot.mode.value, snapshot.source
-            )
+            self._log.state_changed(previous, snapshot)
 
     def _on_failure(self, exc: BaseException) -> None:
         if not isinstance(exc, (redis.RedisError, OSError)):
-            self._log_bug(exc)
+            self._log.bug(exc)
         elif self._connected is not False:
             self._connected = False
             kept = self.snapshot.mode.value if self.snapshot else None
-            log.warning(
-                "gatekeeper: Redis unreachable at %s (%s); %s",
-                self._url,
-                self._describe(exc),
-                f"keeping state {kept!r} for up to {self.options.stale_timeout:g}s"
-                if kept
-                else f"acting as {self._fail_mode.value} until it answers",
-            )
+            self._log.unreachable(exc, kept, self.options.stale_timeout, self._fail_mode.value)
         if self.snapshot is None:
             self._publish(self._fallback())
         self._check_stale()
@@ -323,11 +302,7 @@ class StateWatcher:
             return
         last = self._last_ok or 0.0
         if time.monotonic() - last >= self.options.stale_timeout:
-            log.error(
-                "gatekeeper: Redis lost for %.1fs; failing %s",
-                time.monotonic() - last,
-                self.options.fail_mode,
-            )
+            self._log.failing(time.monotonic() - last, self.options.fail_mode)
             self._publish(Snapshot(self._fail_mode, source="unreachable"))
 
     def _failed_over(self) -> bool:
@@ -335,33 +310,3 @@ class StateWatcher:
 
     def _fallback(self) -> Snapshot:
         return self.snapshot or Snapshot(self._fail_mode, source="startup")
-
-    # -- logging ----------------------------------------------------------------------
-
-    @property
-    def _url(self) -> str:
-        return redact_url(self.options.redis_url)
-
-    def _describe(self, exc: BaseException) -> str:
-        text = f"{exc.__class__.__name__}: {exc}"[:300]
-        password = parse_url(self.options.redis_url).get("password")  # type: ignore[no-untyped-call]
-        return text.replace(password, "***") if password else text
-
-    def _log_bug(self, exc: BaseException) -> None:
-        # Not Redis: gatekeeper's own fault. Once per distinct error, with the traceback;
-        # the thread goes on reconnecting, and the stale rules still apply meanwhile.
-        what = f"{exc.__class__.__name__}: {exc}"[:300]
-        if what != self._logged_bug:
-            self._logged_bug = what
-            log.error(
-                "gatekeeper: the watcher failed (%s); retrying. This is a bug in "
-                "gatekeeper, please report it",
-                what,
-                exc_info=exc,
-            )
-
-    def _log_problems(self, problems: list[str]) -> None:
-        current = frozenset(problems)
-        for problem in sorted(current - self._logged_problems):
-            log.error("gatekeeper: %s: %s", self.keys.state, problem)
-        self._logged_problems = current
