@@ -37,11 +37,23 @@ def start_child(argv: Sequence[str]) -> subprocess.Popen[bytes]:
 def run_check(command: str) -> int:
     """Run ``--if-pending`` CHECK; a CHECK that cannot start counts as "pending"."""
     try:
+        argv = shlex.split(command)
+        if not argv:
+            raise ValueError("the command is empty")
         # The check's chatter goes to stderr: stdout belongs to --json and to COMMAND.
-        return subprocess.run(shlex.split(command), check=False, stdout=sys.stderr).returncode
+        return subprocess.run(argv, check=False, stdout=_stderr_fd()).returncode
     except (OSError, ValueError) as exc:
         print(f"gatekeeper: cannot run the pending check: {exc}; assuming pending", file=sys.stderr)
         return 1
+
+
+def _stderr_fd() -> int:
+    """``sys.stderr``'s descriptor, or the process's own stderr when it has none (it was
+    replaced in-process, for example by ``contextlib.redirect_stderr``)."""
+    try:
+        return sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        return 2
 
 
 class SignalTrap:
