@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 from collections.abc import Callable
 from typing import Any
@@ -223,3 +224,35 @@ async def test_thousand_held_requests_all_answered_on_release(
     exchanges = await asyncio.wait_for(asyncio.gather(*tasks), 10)
     assert all(e.status == 200 for e in exchanges)
     assert len(app.calls) == 1000
+
+
+async def test_receive_failing_after_a_held_503_leaves_nothing_unretrieved(
+    middleware: Callable[..., ASGIMiddleware],
+    app: RecordingApp,
+    r: redis.Redis,
+    keys: Keys,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    set_state(r, keys, "hold")
+    mw = middleware(hold_timeout=0.1)
+    queue: asyncio.Queue[Message | Exception] = asyncio.Queue()
+    queue.put_nowait({"type": "http.request", "body": b"", "more_body": False})
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        item = await queue.get()
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await mw(http_scope("POST", "/w"), receive, send)
+    assert sent[0]["status"] == 503
+    queue.put_nowait(OSError("connection lost"))  # the server's read fails afterwards
+    await until(lambda: queue.empty())
+    await asyncio.sleep(0)  # one loop step: the failed read's callbacks run
+    gc.collect()
+    assert app.calls == []
+    assert not [rec for rec in caplog.records if "never retrieved" in rec.getMessage()]

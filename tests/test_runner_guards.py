@@ -6,16 +6,25 @@ the runner is a real ``python -m gatekeeper`` subprocess.
 
 from __future__ import annotations
 
+import io
+import os
+import signal
 import socket
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import redis
 
 from gatekeeper import Gate, build_options
+from gatekeeper import runner as runner_module
 from gatekeeper.keys import Keys
+from gatekeeper.progress import Progress
 from gatekeeper.registry import read_processes
+from gatekeeper.run_options import RunOptions
+from gatekeeper.runner import run_migration
 from gatekeeper.testing import RedisServer
 
 from .helpers import wait_for
@@ -134,3 +143,28 @@ def test_redis_lost_during_drain_is_retried_and_the_run_completes(
         finally:
             gate.watcher.close()
             client.close()
+
+
+def test_signal_while_command_starts_is_still_forwarded(
+    redis_url: str, keys: Keys, r: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Forced interleaving: SIGTERM lands after the child exists but before the trap
+    # knows it; without forwarding then, the migration would run its full 10 s.
+    started = runner_module.start_child
+
+    def start_then_signal(argv: list[str]) -> subprocess.Popen[bytes]:
+        child = started(argv)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return child
+
+    monkeypatch.setattr(runner_module, "start_child", start_then_signal)
+    client = redis.Redis.from_url(redis_url)
+    opts = RunOptions(command=["sleep", "10"], ttl=1.0, drain_timeout=0)
+    began = time.monotonic()
+    result = run_migration(client, keys, opts, Progress(io.StringIO(), live=False))
+    client.close()
+    assert time.monotonic() - began < 5
+    assert result.exit_code == 128 + signal.SIGTERM
+    assert result.outcome == "interrupted"
+    assert result.final_state == "open"  # --on-failure open, the default
+    assert r.get(keys.state) == "open"

@@ -67,7 +67,10 @@ class ReadAhead:
     def _arrived(self, pending: asyncio.Future[Message]) -> None:
         if pending.cancelled():
             return
-        if self._done or pending.exception() is not None:
+        # Asked first, always: it marks the error as seen, so a request answered 503 that
+        # never calls receive() again does not leave "exception was never retrieved" in
+        # the log. An app that does call it still gets the error raised from the future.
+        if pending.exception() is not None or self._done:
             return  # the app's receive() gets this result (or error) from the future
         self._pending = None
         message = pending.result()

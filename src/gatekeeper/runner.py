@@ -10,6 +10,7 @@ runner killed outright leaves the site held for at most one TTL.
 from __future__ import annotations
 
 import contextlib
+import os
 import secrets
 import subprocess
 import time
@@ -231,6 +232,10 @@ class _Run:
             self.progress.note(f"cannot start COMMAND: {exc}")
             return 127
         self.trap.child = child
+        if self.trap.received is not None:
+            # The signal came while the child was starting, before the trap knew it.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, self.trap.received)
         next_tick = 0.0
         while child.poll() is None:
             now = time.monotonic()
