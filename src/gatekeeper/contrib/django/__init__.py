@@ -20,6 +20,13 @@ built-in page and ``manage.py check`` does not know about its settings.
 
 from __future__ import annotations
 
+try:
+    import django  # noqa: F401
+except ImportError as exc:  # the core install has no Django
+    raise ImportError(
+        "gatekeeper.contrib.django needs Django: pip install 'gatekeeper-deploy[django]'"
+    ) from exc
+
 from gatekeeper.contrib.django.middleware import GatekeeperMiddleware
 
 __all__ = ["GatekeeperMiddleware"]

@@ -33,7 +33,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask
+try:
+    from flask import Flask
+except ImportError as exc:  # the core install has no Flask
+    raise ImportError(
+        "gatekeeper.contrib.flask needs Flask: pip install 'gatekeeper-deploy[flask]'"
+    ) from exc
 
 from gatekeeper.gate import Gate
 from gatekeeper.options import GateOptions, build_options

@@ -32,7 +32,6 @@ from flask.cli import AppGroup, ScriptInfo
 
 from gatekeeper.cli import main as gatekeeper_main
 from gatekeeper.contrib.flask import state_for
-from gatekeeper.contrib.flask.pending import database_revisions
 
 __all__ = ["build_argv", "default_migration", "gatekeeper_group"]
 
@@ -110,8 +109,8 @@ def run_migration(ctx: click.Context, args: tuple[str, ...]) -> None:
     """Run COMMAND (after --) while requests are held.
 
     Accepts every option of `gatekeeper run-migration` (--mode, --ttl, --max-hold,
-    --drain-timeout, --strict-drain, --on-failure, --if-pending, --allow-ungated,
-    --message, --retry-after, --json). Without a COMMAND, on an app with Flask-Migrate:
+    --drain-timeout, --strict-drain, --min-processes, --expect-host, --on-failure,
+    --if-pending, --allow-ungated, --message, --retry-after, --json). Without a COMMAND, on an app with Flask-Migrate:
     `flask db upgrade`, checked first with `flask gatekeeper pending`.
     """
     command: list[str] = list(ctx.meta.get(_COMMAND_KEY, []))
@@ -145,6 +144,9 @@ for _name, _summary in OPERATOR_COMMANDS.items():
 @click.option("-d", "--directory", default=None, help="migrations directory (Flask-Migrate's)")
 def pending(directory: str | None) -> None:
     """Exit 0 when the database is at head, 1 when migrations are pending."""
+    # Imported here: only this command needs Flask-Migrate's Alembic (extra flask-migrate).
+    from gatekeeper.contrib.flask.pending import database_revisions
+
     try:
         revisions = database_revisions(current_app, directory)
     except RuntimeError as exc:

@@ -16,15 +16,18 @@ own ``alembic current --check-heads`` (Alembic >= 1.17.1) answers; Flask-Migrate
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic.runtime.environment import EnvironmentContext
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from flask import Flask
+if TYPE_CHECKING:
+    from alembic.runtime.migration import MigrationContext
+    from flask import Flask
 
-__all__ = ["Revisions", "database_revisions"]
+__all__ = ["EXTRA_HINT", "Revisions", "database_revisions"]
+
+EXTRA_HINT = "pip install 'gatekeeper-deploy[flask-migrate]'"
+"""How to get what the pending check needs (Alembic >= 1.17.1, Flask-Migrate)."""
 
 
 @dataclass(frozen=True)
@@ -49,10 +52,19 @@ def database_revisions(app: Flask, directory: str | None = None) -> Revisions:
     """Read the current revisions through the app's Flask-Migrate ``env.py``.
 
     Runs inside an app context (Flask-Migrate's ``env.py`` needs ``current_app``) and
-    never writes: the environment runs with ``dont_mutate``.
+    never writes: the environment runs with ``dont_mutate``. Raises :class:`RuntimeError`
+    with a one-line message when Alembic or Flask-Migrate is missing (imported here, not
+    at module level: an app with the ``flask`` extra alone has neither).
     """
+    try:
+        from alembic.runtime.environment import EnvironmentContext
+        from alembic.script import ScriptDirectory
+    except ImportError:
+        raise RuntimeError(f"the pending check needs Alembic: {EXTRA_HINT}") from None
     migrate: Any = app.extensions.get("migrate")
     if migrate is None:
+        if importlib.util.find_spec("flask_migrate") is None:
+            raise RuntimeError(f"the pending check needs Flask-Migrate: {EXTRA_HINT}")
         raise RuntimeError("Flask-Migrate is not initialised on this app (Migrate(app, db))")
     config = migrate.migrate.get_config(directory)
     script = ScriptDirectory.from_config(config)
