@@ -110,8 +110,9 @@ def run_migration(ctx: click.Context, args: tuple[str, ...]) -> None:
 
     Accepts every option of `gatekeeper run-migration` (--mode, --ttl, --max-hold,
     --drain-timeout, --strict-drain, --min-processes, --expect-host, --on-failure,
-    --if-pending, --allow-ungated, --message, --retry-after, --json). Without a COMMAND, on an app with Flask-Migrate:
-    `flask db upgrade`, checked first with `flask gatekeeper pending`.
+    --if-pending, --allow-ungated, --message, --retry-after, --json). Without a COMMAND,
+    on an app with Flask-Migrate: `flask db upgrade`, checked first with
+    `flask gatekeeper pending`.
     """
     command: list[str] = list(ctx.meta.get(_COMMAND_KEY, []))
     extra: list[str] = []
