@@ -149,7 +149,9 @@ def test_read_status_lists_the_live_processes(r: redis.Redis, keys: Keys) -> Non
     pipe = r.pipeline()
     write_report(pipe, keys, "web:1:abc", {"pid": 1, "mode": "open"}, ttl=10)
     pipe.execute()
-    assert read_status(r, keys).processes == [{"pid": 1, "mode": "open", "id": "web:1:abc"}]
+    assert read_status(r, keys).processes == [
+        {"pid": 1, "mode": "open", "ttl": 10, "id": "web:1:abc"}
+    ]
 
 
 def test_info_fields_default_to_owner_and_since() -> None:

@@ -52,10 +52,13 @@ def test_written_report_is_read_back_with_its_id_and_expiry(r: redis.Redis, keys
         "pid": 1,
         "mode": "hold",
         "held": 2,
+        "ttl": 7,  # how long it lives, for a runner's drain across a Redis restart
     }
     assert 0 < r.ttl(keys.proc("web:1:aaaaaa")) <= 7
     assert abs((r.zscore(keys.procs, "web:1:aaaaaa") or 0) - time.time()) < 5
-    assert read_processes(r, keys) == [{"pid": 1, "mode": "hold", "held": 2, "id": "web:1:aaaaaa"}]
+    assert read_processes(r, keys) == [
+        {"pid": 1, "mode": "hold", "held": 2, "ttl": 7, "id": "web:1:aaaaaa"}
+    ]
 
 
 def test_reports_are_listed_oldest_heartbeat_first(r: redis.Redis, keys: Keys) -> None:
@@ -105,7 +108,7 @@ def test_bytes_client_reads_the_same_reports(redis_url: str, keys: Keys) -> None
         reports = read_processes(raw, keys)
     finally:
         raw.close()
-    assert reports == [{"pid": 9, "id": "web:9:abcdef"}]
+    assert reports == [{"pid": 9, "ttl": 10, "id": "web:9:abcdef"}]
 
 
 def test_tally_takes_each_process_totals_with_missing_counts_as_zero() -> None:

@@ -22,7 +22,7 @@ from redis.lock import Lock
 from gatekeeper.keys import Keys
 from gatekeeper.modes import Mode
 
-__all__ = ["HoldLease", "LockBusy"]
+__all__ = ["HoldLease", "LockBusy", "describe_event"]
 
 # KEYS: state, info, events. ARGV: mode, ttl in ms, then the info hash as field, value...
 # Returns "kept" (renewed), "restored" (Redis had lost it: set again and published), or
@@ -218,3 +218,15 @@ def _flatten(fields: dict[str, str]) -> list[Any]:
 
 def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def describe_event(kind: str, detail: str) -> str:
+    """The runner's note for an ``on_event(kind, detail)`` of the lease."""
+    messages = {
+        "restored": f"Redis had lost the state: set {detail!r} again",
+        "overridden": f"an operator set the state to {detail!r}: no longer renewing the hold",
+        "lock-lost": "the lock was taken by someone else",
+        "redis-error": f"heartbeat failed ({detail}); retrying",
+        "redis-ok": "heartbeat reaches Redis again",
+    }
+    return messages.get(kind, f"{kind}: {detail}")

@@ -15,16 +15,18 @@ import socket
 import time
 from typing import Any
 
-from redis import Redis
+from redis import Redis, RedisError
 from redis.client import Pipeline
 
 from gatekeeper.keys import Keys
 
 __all__ = [
+    "current_tally",
     "new_process_id",
     "process_host",
     "read_processes",
     "report_ttl",
+    "settled_difference",
     "tally",
     "tally_difference",
     "write_report",
@@ -51,7 +53,10 @@ def report_ttl(poll_interval: float) -> int:
 def write_report(
     pipe: Pipeline, keys: Keys, proc_id: str, report: dict[str, Any], ttl: int
 ) -> None:
-    pipe.set(keys.proc(proc_id), json.dumps(report, separators=(",", ":")), ex=ttl)
+    # The report says how long it lives, so a runner knows how long a process that
+    # vanished with a Redis restart has to report again (see _drain).
+    body = json.dumps({**report, "ttl": ttl}, separators=(",", ":"))
+    pipe.set(keys.proc(proc_id), body, ex=ttl)
     pipe.zadd(keys.procs, {proc_id: time.time()})
 
 
@@ -108,3 +113,30 @@ def tally_difference(
         totals["released"] += end["released_total"] - start["released_total"]
         totals["rejected"] += end["rejected_total"] - start["rejected_total"]
     return totals
+
+
+def current_tally(client: Redis, keys: Keys) -> dict[str, dict[str, int]]:
+    """:func:`tally` of the live processes now; empty if Redis cannot say."""
+    try:
+        return tally(read_processes(client, keys))
+    except RedisError:
+        return {}
+
+
+def settled_difference(
+    client: Redis, keys: Keys, before: dict[str, dict[str, int]], mode: str, wait: float = 3.0
+) -> dict[str, int]:
+    """:func:`tally_difference` since ``before``, once every process reports ``mode`` with
+    nothing held (each reports as soon as it has settled), or after ``wait`` seconds."""
+    deadline = time.monotonic() + wait
+    after = before
+    while time.monotonic() < deadline:
+        try:
+            reports = read_processes(client, keys)
+        except RedisError:
+            break
+        after = tally(reports)
+        if all(int(r.get("held", 0)) == 0 and r.get("mode") == mode for r in reports):
+            break
+        time.sleep(0.02)
+    return tally_difference(before, after)

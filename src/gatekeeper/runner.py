@@ -1,10 +1,10 @@
 """``gatekeeper run-migration``: hold traffic, drain, migrate, release. Never strand the site.
 
-Phases: (optional) check whether anything is pending; take the lock; set the state with a
-TTL and PUBLISH; wait for every live gate process to report it has drained; run COMMAND;
-switch to ``maintenance`` if it overruns ``max_hold``; open (or apply the failure policy)
-and PUBLISH; report. The lock and the state's TTL are renewed by :class:`HoldLease`, so a
-runner killed outright leaves the site held for at most one TTL.
+Phases: check whether anything is pending (optional) and that enough gate processes report
+in; take the lock; set the state with a TTL; wait for every live gate process to report it
+has drained; run COMMAND; switch to ``maintenance`` if it overruns ``max_hold``; open (or
+apply the failure policy); report. :class:`HoldLease` renews the lock and the state's TTL
+and makes every state write, so a runner killed outright holds the site one TTL at most.
 """
 
 from __future__ import annotations
@@ -17,23 +17,19 @@ import time
 
 import redis
 
+from gatekeeper._drain import DrainWatch, coverage_problem
 from gatekeeper.child import SignalTrap, describe, exit_status, run_check, start_child
 from gatekeeper.control import identity, info_fields
-from gatekeeper.holdlease import HoldLease
+from gatekeeper.holdlease import HoldLease, describe_event
 from gatekeeper.keys import Keys
 from gatekeeper.modes import Mode
 from gatekeeper.progress import Progress
-from gatekeeper.registry import process_host, read_processes, tally, tally_difference
+from gatekeeper.registry import current_tally, process_host, read_processes, settled_difference
 from gatekeeper.run_options import RunOptions, RunResult
 
 __all__ = [
-    "EXIT_TEMPFAIL",
-    "EXIT_UNPROTECTED",
-    "EXIT_USAGE",
-    "RunOptions",
-    "RunResult",
-    "run_migration",
-]
+    "EXIT_TEMPFAIL", "EXIT_UNPROTECTED", "EXIT_USAGE", "RunOptions", "RunResult", "run_migration"
+]  # fmt: skip
 
 EXIT_USAGE = 2
 EXIT_UNPROTECTED = 3
@@ -119,7 +115,7 @@ class _Run:
             ttl=opts.ttl,
         )  # fmt: skip
         # Counted before the state is set: a request held in between is held by this run.
-        before = self._counts()
+        before = current_tally(self.client, self.keys)
         self.lease.write(opts.mode, fields, ttl=opts.ttl)
         result.started_at = round(time.time(), 4)
         self.lease.start()
@@ -143,7 +139,7 @@ class _Run:
 
         self._release(success=result.outcome == "success")
         result.held_seconds = round(time.monotonic() - started, 3)
-        result.requests = self._deltas(before)
+        result.requests = settled_difference(self.client, self.keys, before, result.final_state)
         requests = result.requests
         self.progress.phase(
             f"released ({result.final_state}) after {result.held_seconds:.2f}s: "
@@ -154,25 +150,21 @@ class _Run:
 
     def _enough_processes(self) -> bool:
         """``--min-processes`` and ``--expect-host``: checked before anything is held."""
-        opts = self.opts
         reports = read_processes(self.client, self.keys)
-        hosts = sorted({process_host(str(r["id"])) for r in reports})
-        self.result.processes, self.result.hosts = len(reports), hosts
-        missing = [host for host in opts.expect_hosts if host not in hosts]
-        if len(reports) >= opts.min_processes and not missing:
-            return True
-        seen = f"{len(reports)} live gate processes on {', '.join(hosts) or 'no host'}"
-        wanted = f"at least {opts.min_processes}" if len(reports) < opts.min_processes else ""
-        if missing:
-            wanted += ("; " if wanted else "") + "none on " + ", ".join(missing)
-        self.progress.note(
-            f"refusing to migrate: {seen} at {opts.redis_label or 'this Redis'} ({wanted}); "
-            "COMMAND not run"
+        self.result.processes = len(reports)
+        self.result.hosts = sorted({process_host(str(r["id"])) for r in reports})
+        problem = coverage_problem(
+            reports, min_processes=self.opts.min_processes, hosts=self.opts.expect_hosts
         )
+        if problem is None:
+            return True
+        where = self.opts.redis_label or "this Redis"
+        self.progress.note(f"refusing to migrate: {problem} at {where}; COMMAND not run")
         return False
 
     def _drain(self, ack: str) -> bool:
         deadline = time.monotonic() + self.opts.drain_timeout
+        watch = DrainWatch(ack)
         announced: int | None = None
         failing = False
         while True:
@@ -184,18 +176,19 @@ class _Run:
                 if not failing:
                     self.progress.note(f"drain: Redis error ({exc.__class__.__name__}); retrying")
                 failing = True
+                watch.failed()
                 if time.monotonic() >= deadline or self.trap.received is not None:
                     return self._drain_timeout(["(unknown: Redis unreachable)"])
                 self.trap.event.wait(0.05)
                 continue
             failing = False
-            waiting = [r for r in reports if r.get("drained") != ack]
-            self.result.processes = len(reports)
-            if len(reports) != announced:
-                if announced is None and not reports:
+            waiting = watch.update(reports, time.monotonic())
+            self.result.processes = watch.processes
+            if watch.processes != announced:
+                if announced is None and not watch.processes:
                     self._warn_unprotected()
-                announced = len(reports)
-                self.progress.phase(f"draining {len(reports)} processes")
+                announced = watch.processes
+                self.progress.phase(f"draining {watch.processes} processes")
             if not waiting:
                 return True
             if time.monotonic() >= deadline or self.trap.received is not None:
@@ -302,35 +295,7 @@ class _Run:
         self.result.final_state = self.lease.overridden or "unknown"
         self.progress.note(f"an operator set the state to {self.lease.overridden!r}; leaving it")
 
-    def _counts(self) -> dict[str, dict[str, int]]:
-        try:
-            return tally(read_processes(self.client, self.keys))
-        except redis.RedisError:
-            return {}
-
-    def _deltas(self, before: dict[str, dict[str, int]]) -> dict[str, int]:
-        # Each process reports once it has settled after the release (held back to zero).
-        deadline = time.monotonic() + 3.0
-        after = before
-        while time.monotonic() < deadline:
-            try:
-                reports = read_processes(self.client, self.keys)
-            except redis.RedisError:
-                break
-            after = tally(reports)
-            final = self.result.final_state
-            if all(int(r.get("held", 0)) == 0 and r.get("mode") == final for r in reports):
-                break
-            time.sleep(0.02)
-        return tally_difference(before, after)
-
     def _lease_event(self, kind: str, detail: str) -> None:
-        messages = {
-            "restored": f"Redis had lost the state: set {detail!r} again",
-            "overridden": f"an operator set the state to {detail!r}: no longer renewing the hold",
-            "lock-lost": "the lock was taken by someone else",
-            "redis-error": f"heartbeat failed ({detail}); retrying",
-            "redis-ok": "heartbeat reaches Redis again",
-        }
-        self.result.notes.append(messages[kind])
-        self.progress.note(messages[kind])
+        message = describe_event(kind, detail)
+        self.result.notes.append(message)
+        self.progress.note(message)

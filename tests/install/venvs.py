@@ -76,6 +76,8 @@ class Integration:
 
 
 FLASK_EXAMPLE = ROOT / "examples" / "flask_app"
+PLAIN_APPS = ROOT / "tests" / "apps"
+"""The suite's own framework-free apps: they import nothing but gatekeeper and stdlib."""
 
 INTEGRATIONS = {
     integration.name: integration
@@ -121,16 +123,18 @@ INTEGRATIONS = {
             extra=None,
             others=("gunicorn",),
             server="gunicorn",
-            app="wsgi_site:app",
-            greeting="hello from wsgi",
+            app="plain_wsgi:app",
+            greeting="hello from",
+            cwd=PLAIN_APPS,
         ),
         Integration(
             name="asgi",
             extra=None,
             others=("uvicorn",),
             server="uvicorn",
-            app="asgi_site:app",
-            greeting="hello from asgi",
+            app="plain_asgi:app",
+            greeting="hello from",
+            cwd=PLAIN_APPS,
         ),
     ]
 }

@@ -1,0 +1,88 @@
+"""Which gate processes a drain waits for, across a Redis restart; and whether enough
+report in at all.
+
+A process drops out of the registry in two ways: it died, and its report expired after
+missing its heartbeats (the drain stops waiting for it at once), or Redis lost the whole
+registry (a restart, a failover to a replica that had not caught up). After a failed read
+the drain cannot tell which, so every process it knew keeps its place until it reports
+again, or until one report TTL has passed since Redis answered again: a live process
+re-reports within its poll interval, so a restart never lets the migration start while a
+request is still inside the app.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from gatekeeper.registry import process_host
+
+__all__ = ["DEFAULT_REPORT_TTL", "DrainWatch", "coverage_problem"]
+
+DEFAULT_REPORT_TTL = 3.0
+"""Seconds a report lives, for reports that do not say (see ``registry.report_ttl``)."""
+
+Report = dict[str, Any]
+
+
+class DrainWatch:
+    """Feed it each read of the registry (or each failed read); it names who to wait for."""
+
+    def __init__(self, ack: str) -> None:
+        self.ack = ack
+        self._known: dict[str, tuple[Report, float]] = {}
+        self._failed = False
+        self._answered_again_at: float | None = None
+
+    @property
+    def processes(self) -> int:
+        """Processes the drain knows of: reporting now, or presumed alive across a gap."""
+        return len(self._known)
+
+    def failed(self) -> None:
+        """A read of the registry failed: what is missing from the next one may be lost."""
+        self._failed = True
+
+    def update(self, reports: list[Report], now: float) -> list[Report]:
+        """The processes that have not acknowledged ``ack`` yet, given this read."""
+        if self._failed:
+            self._failed, self._answered_again_at = False, now
+        current = {str(report["id"]): report for report in reports}
+        for proc_id, report in current.items():
+            self._known[proc_id] = (report, now)
+        for proc_id, (report, seen) in list(self._known.items()):
+            if proc_id not in current and not self._may_return(report, seen, now):
+                del self._known[proc_id]
+        return [report for report, _ in self._known.values() if report.get("drained") != self.ack]
+
+    def _may_return(self, report: Report, seen: float, now: float) -> bool:
+        back = self._answered_again_at
+        if back is None or seen >= back:
+            return False  # vanished while Redis kept answering: its report expired
+        return now - back < _report_ttl(report)
+
+
+def coverage_problem(
+    reports: list[Report], *, min_processes: int, hosts: Sequence[str]
+) -> str | None:
+    """Why these live processes are too few to protect a migration, or ``None``.
+
+    ``--min-processes`` and ``--expect-host``: guards against apps that point at another
+    Redis or prefix, or are not up yet, so that the hold would protect nothing.
+    """
+    seen = sorted({process_host(str(report["id"])) for report in reports})
+    missing = [host for host in hosts if host not in seen]
+    wanted = [f"at least {min_processes}"] if len(reports) < min_processes else []
+    if missing:
+        wanted.append("none on " + ", ".join(missing))
+    if not wanted:
+        return None
+    on = ", ".join(seen) or "no host"
+    return f"{len(reports)} live gate processes on {on} ({'; '.join(wanted)})"
+
+
+def _report_ttl(report: Report) -> float:
+    try:
+        return max(0.0, float(report.get("ttl", DEFAULT_REPORT_TTL)))
+    except (TypeError, ValueError):
+        return DEFAULT_REPORT_TTL
