@@ -113,6 +113,23 @@ def test_operator_write_before_the_switch_is_never_overwritten(
     lease.release()
 
 
+def test_operator_setting_the_same_mode_mid_run_is_an_override(
+    client: redis.Redis, keys: Keys, r: redis.Redis
+) -> None:
+    lease = RecordingLease(client, keys)
+    lease.acquire()
+    lease.write(Mode.HOLD, info_fields(generation="g1"), ttl=3.0)
+    assert r.hget(keys.info, "owner") == "t1"
+    set_mode(client, keys, Mode.HOLD, info_fields(message="holding by hand"))  # no TTL
+    lease.renew_once()
+    assert lease.overridden == "hold"
+    assert lease.write(Mode.OPEN, {}, ttl=None) is False  # the run's end leaves it be
+    assert r.get(keys.state) == "hold"
+    assert r.hget(keys.info, "message") == "holding by hand"
+    assert r.ttl(keys.state) == -1
+    lease.release()
+
+
 def test_renewal_after_operator_override_stops_and_leaves_state(
     client: redis.Redis, keys: Keys, r: redis.Redis
 ) -> None:

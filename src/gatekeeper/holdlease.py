@@ -24,20 +24,25 @@ from gatekeeper.modes import Mode
 
 __all__ = ["HoldLease", "LockBusy", "describe_event"]
 
-# KEYS: state, info, events. ARGV: mode, ttl in ms, then the info hash as field, value...
-# Returns "kept" (renewed), "restored" (Redis had lost it: set again and published), or
-# the value an operator wrote meanwhile, which the runner then leaves alone.
+# Whether the state is still this run's: the mode it last wrote, and an info hash that is
+# its own (``owner`` is the lease's token) or gone. An operator's ``gatekeeper hold`` in the
+# middle of a run writes the same mode but its own owner: that is an override too.
+
+# KEYS: state, info, events. ARGV: mode, ttl in ms, token, then the info hash as field,
+# value... Returns "kept" (renewed), "restored" (Redis had lost it: set again and
+# published), or the value an operator wrote meanwhile, which the runner then leaves alone.
 _RENEW = """
 local current = redis.call('GET', KEYS[1])
-if current == ARGV[1] then
+local owner = redis.call('HGET', KEYS[2], 'owner')
+if current == ARGV[1] and (not owner or owner == ARGV[3]) then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   redis.call('PEXPIRE', KEYS[2], ARGV[2])
   return 'kept'
 elseif not current then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   redis.call('DEL', KEYS[2])
-  if #ARGV > 2 then
-    redis.call('HSET', KEYS[2], unpack(ARGV, 3))
+  if #ARGV > 3 then
+    redis.call('HSET', KEYS[2], unpack(ARGV, 4))
     redis.call('PEXPIRE', KEYS[2], ARGV[2])
   end
   redis.call('PUBLISH', KEYS[3], ARGV[1])
@@ -47,16 +52,19 @@ return current
 """
 
 # KEYS: state, info, events. ARGV: the mode this run last wrote ("" for the first write,
-# which takes over whatever was there), the new mode, ttl in ms (0: none), then the info
-# hash as field, value... Returns "written", or the operator's value it left alone.
+# which takes over whatever was there), the new mode, ttl in ms (0: none), token, then the
+# info hash as field, value... Returns "written", or the operator's value it left alone.
 _WRITE = """
 local current = redis.call('GET', KEYS[1])
-if ARGV[1] ~= '' and current and current ~= ARGV[1] then
-  return current
+if ARGV[1] ~= '' and current then
+  local owner = redis.call('HGET', KEYS[2], 'owner')
+  if current ~= ARGV[1] or (owner and owner ~= ARGV[4]) then
+    return current
+  end
 end
 redis.call('DEL', KEYS[2])
-if #ARGV > 3 then
-  redis.call('HSET', KEYS[2], unpack(ARGV, 4))
+if #ARGV > 4 then
+  redis.call('HSET', KEYS[2], unpack(ARGV, 5))
 end
 if ARGV[3] ~= '0' then
   redis.call('PEXPIRE', KEYS[2], ARGV[3])
@@ -131,15 +139,19 @@ class HoldLease:
         happens only while Redis still holds this run's last mode (or nothing: lost with
         a restart). ``False`` when an operator's state was found instead: it is left in
         place and :attr:`overridden` names it. ``ttl=None`` writes a state that never
-        expires: the run's final word.
+        expires: the run's final word. A non-empty info hash gets ``owner`` set to the
+        lease's token: that is how its renewals tell its state from an operator's.
         """
+        if fields:
+            fields = {**fields, "owner": self.token}  # how the run knows its own state
         with self._guard:
             if self.overridden is not None:
                 return False
             expected = self._tracked[0].value if self._tracked else ""
             ttl_ms = int(ttl * 1000) if ttl else 0
             keys = [self.keys.state, self.keys.info, self.keys.events]
-            result = self._write(keys=keys, args=[expected, mode.value, ttl_ms, *_flatten(fields)])
+            args = [expected, mode.value, ttl_ms, self.token, *_flatten(fields)]
+            result = self._write(keys=keys, args=args)
             outcome = _text(result)
             if outcome != "written":
                 self._override(outcome)
@@ -178,7 +190,7 @@ class HoldLease:
                 keys = [self.keys.state, self.keys.info, self.keys.events]
                 ttl_ms = int(self.ttl * 1000)
                 outcome = _text(
-                    self._renew(keys=keys, args=[mode.value, ttl_ms, *_flatten(fields)])
+                    self._renew(keys=keys, args=[mode.value, ttl_ms, self.token, *_flatten(fields)])
                 )
                 if outcome == "restored":
                     self.on_event("restored", mode.value)
