@@ -23,177 +23,21 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any, NoReturn
 
 import redis
 
+from gatekeeper._cli_parser import UsageError, build_parser
+from gatekeeper._redis import operator_client
 from gatekeeper.control import identity, info_fields, read_status, set_mode, set_open
 from gatekeeper.holdlease import LockBusy
 from gatekeeper.keys import Keys
 from gatekeeper.modes import Mode
-from gatekeeper.option_parsers import parse_number, redact_url
+from gatekeeper.option_parsers import redact_url
 from gatekeeper.options import OptionError, parse_option
 from gatekeeper.progress import Progress
 from gatekeeper.runner import EXIT_TEMPFAIL, EXIT_USAGE, RunOptions, run_migration
 
 __all__ = ["main"]
-
-
-class UsageError(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(message)
-
-
-_DESCRIPTION = (
-    "Run a migration behind the gate (run-migration), or drive the gate by hand "
-    "(hold, readonly, maintenance, open, status). Exit status: 0 done, 2 usage error, "
-    "3 migration not protected (not run), 75 try again later (Redis unreachable, lock busy)."
-)
-
-
-def _number(option: str, low: float, high: float, integer: bool = False) -> Any:
-    """An argparse type with the same validation as the option of that name."""
-
-    def parse(text: str) -> float:
-        try:
-            value = parse_number(option, text, low=low, high=high, integer=integer)
-        except OptionError as exc:
-            raise argparse.ArgumentTypeError(exc.problem) from None
-        return int(value) if integer else value
-
-    return parse
-
-
-def _option(name: str) -> Any:
-    """An argparse type that validates through the gate option ``name`` itself."""
-
-    def parse(text: str) -> Any:
-        try:
-            return parse_option(name, text)
-        except OptionError as exc:
-            raise argparse.ArgumentTypeError(exc.problem) from None
-
-    return parse
-
-
-def _hostname(text: str) -> str:
-    if not text or len(text) > 253 or any(ch in text for ch in ":/ \t"):
-        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a host name")
-    return text.split(".")[0]
-
-
-def build_parser() -> argparse.ArgumentParser:
-    common = _Parser(add_help=False)
-    common.add_argument(
-        "--redis-url",
-        default=argparse.SUPPRESS,  # so a subcommand's copy cannot reset the global one
-        help="Redis URL (default: GATEKEEPER_REDIS_URL, else redis://localhost:6379/0)",
-    )
-    common.add_argument(
-        "--prefix",
-        default=argparse.SUPPRESS,
-        help="key prefix (default: GATEKEEPER_PREFIX, else gatekeeper)",
-    )
-    parser = _Parser(prog="gatekeeper", description=_DESCRIPTION, parents=[common])
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-
-    run = commands.add_parser(
-        "run-migration",
-        parents=[common],
-        help="run COMMAND while traffic is held",
-        usage="gatekeeper run-migration [options] -- COMMAND [ARGS...]",
-    )
-    run.add_argument("--mode", choices=["hold", "readonly", "maintenance"], default="hold")
-    run.add_argument(
-        "--ttl",
-        type=_number("--ttl", 0.3, 3600),
-        default=6.0,
-        help="seconds the state and lock outlive a dead runner (default 6)",
-    )
-    run.add_argument(
-        "--max-hold",
-        type=_number("--max-hold", 0.1, 86400),
-        default=15.0,
-        help="seconds before an overrun turns into maintenance (default 15)",
-    )
-    run.add_argument(
-        "--drain-timeout",
-        type=_number("--drain-timeout", 0, 3600),
-        default=5.0,
-        help="seconds to wait for in-flight requests (default 5)",
-    )
-    run.add_argument(
-        "--strict-drain",
-        action="store_true",
-        help="stop (exit 3) instead of going on after a drain timeout",
-    )
-    run.add_argument(
-        "--min-processes",
-        type=_number("--min-processes", 0, 100000, integer=True),
-        default=0,
-        metavar="N",
-        help="refuse (exit 3, COMMAND not run) unless at least N gate processes report in",
-    )
-    run.add_argument(
-        "--expect-host",
-        type=_hostname,
-        action="append",
-        default=[],
-        metavar="HOST",
-        help="refuse (exit 3) unless a gate process on HOST reports in (repeatable)",
-    )
-    run.add_argument(
-        "--on-failure",
-        choices=["open", "maintenance"],
-        default="open",
-        help="state after COMMAND fails (default open)",
-    )
-    run.add_argument(
-        "--if-pending",
-        metavar="CHECK",
-        help="run CHECK first; exit 0 means nothing pending: run COMMAND without holding",
-    )
-    run.add_argument(
-        "--allow-ungated", action="store_true", help="run COMMAND even when Redis cannot be reached"
-    )
-    run.add_argument(
-        "--message", type=_option("message"), help="message for the 503 page on overrun or failure"
-    )
-    run.add_argument(
-        "--retry-after", type=_option("retry_after"), help="Retry-After seconds for 503s"
-    )
-    run.add_argument(
-        "--json", action="store_true", help="print a JSON summary on stdout at the end"
-    )
-
-    for name, text in (
-        ("hold", "hold requests"),
-        ("readonly", "let reads through, hold writes"),
-        ("maintenance", "answer 503"),
-    ):
-        sub = commands.add_parser(name, parents=[common], help=text)
-        sub.add_argument(
-            "--ttl",
-            type=_number("--ttl", 0.3, 30 * 86400),
-            help="seconds until the state expires by itself",
-        )
-        sub.add_argument("--message", type=_option("message"), help="shown on the 503 page")
-        sub.add_argument("--retry-after", type=_option("retry_after"), help="Retry-After seconds")
-        sub.add_argument(
-            "--max-hold",
-            type=_number("--max-hold", 0.1, 86400),
-            help="held requests get the 503 after S seconds from now",
-        )
-    commands.add_parser("open", parents=[common], help="let every request through")
-    status = commands.add_parser(
-        "status", parents=[common], help="show the state, lock and live processes"
-    )
-    status.add_argument("--json", action="store_true")
-    return parser  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -224,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except (UsageError, OptionError) as exc:
         return _fail(str(exc))
-    client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=5)
+    client = operator_client(url)
     keys = Keys(prefix)
     try:
         if args.command == "run-migration":

@@ -89,7 +89,6 @@ class _Run:
         if not self._enough_processes():
             self.result.exit_code, self.result.outcome = EXIT_UNPROTECTED, "too-few-processes"
             self.result.gated = False
-            self.progress.close()
             return self.result
         self.lease.acquire()
         try:

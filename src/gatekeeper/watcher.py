@@ -6,13 +6,11 @@ message, polls every ``poll_interval`` as a fallback, writes this process's hear
 report, and acknowledges a hold once the process has drained. Request code only ever
 reads :attr:`StateWatcher.snapshot`, an attribute; it never waits on Redis.
 
-When Redis is lost, the last known snapshot stays in force for ``stale_timeout``
-seconds, then the ``fail_mode`` snapshot replaces it (open by default). Each transition
-is logged once. The thread reconnects with capped, jittered backoff and resubscribes.
+When Redis is lost, the last known snapshot stays in force for ``stale_timeout`` seconds,
+then ``fail_mode`` (open by default); it reconnects with capped, jittered backoff.
 
-The thread starts lazily, in the process that serves requests: a thread started before
-a pre-fork server forks would not exist in the workers. After a fork the child's copy
-resets itself and starts afresh on its first request.
+The thread starts lazily, in the process that serves requests (a thread started before a
+pre-fork server forks would not exist in the workers); a forked child's copy starts afresh.
 """
 
 from __future__ import annotations
@@ -27,9 +25,8 @@ import time
 from collections.abc import Callable
 
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
+from gatekeeper._redis import watcher_client
 from gatekeeper._watcher_log import WatcherLog
 from gatekeeper.keys import Keys
 from gatekeeper.modes import Mode, mode_hint
@@ -164,16 +161,7 @@ class StateWatcher:
         self._withdraw()
 
     def _client(self) -> redis.Redis:
-        timeout = self.options.connect_timeout
-        return redis.Redis.from_url(
-            self.options.redis_url,
-            socket_connect_timeout=timeout,
-            socket_timeout=timeout,
-            retry_on_timeout=False,
-            # No silent retries: every lost connection must reach _run, which reconnects
-            # and then knows the next read follows a gap (see keep_vanished).
-            retry=Retry(NoBackoff(), 0),
-        )
+        return watcher_client(self.options.redis_url, self.options.connect_timeout)
 
     def _session(self) -> None:
         client = self._client()
