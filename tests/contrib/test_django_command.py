@@ -19,6 +19,7 @@ from gatekeeper.contrib.django.management.commands.gatekeeper import (
     split_runner_args,
 )
 from gatekeeper.keys import Keys
+from gatekeeper.testing import free_port
 
 from .django_support import APP_DIR, ROOT
 
@@ -121,6 +122,15 @@ def test_failing_cli_exit_status_is_passed_on() -> None:
     ):
         call_command("gatekeeper", "hold", "--ttl", "nonsense")
     assert info.value.code == 2
+
+
+def test_unreachable_redis_exit_status_75_is_passed_on() -> None:
+    with (
+        override_settings(GATEKEEPER_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0"),
+        pytest.raises(SystemExit) as info,
+    ):
+        call_command("gatekeeper", "open")
+    assert info.value.code == 75  # EX_TEMPFAIL: a deploy script may retry
 
 
 def test_manage_py_gatekeeper_run_migration_end_to_end(

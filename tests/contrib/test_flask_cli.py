@@ -20,6 +20,7 @@ from gatekeeper.contrib.flask import Gatekeeper, state_for
 from gatekeeper.contrib.flask import cli as flask_cli
 from gatekeeper.contrib.flask.cli import build_argv, default_migration
 from gatekeeper.keys import Keys
+from gatekeeper.testing import free_port
 
 from ..helpers import wait_for
 
@@ -197,3 +198,16 @@ def test_run_migration_runs_the_command_while_the_state_is_hold(
     summary = json.loads(result.output.strip().splitlines()[-1])
     assert summary["outcome"] == "success"
     assert summary["gated"] is True
+
+
+def test_unreachable_redis_exits_75_through_flask(prefix: str) -> None:
+    app = Flask("unreachable")
+    app.config.update(GATEKEEPER_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    app.config.update(GATEKEEPER_PREFIX=prefix, GATEKEEPER_CONNECT_TIMEOUT=0.2)
+    Gatekeeper(app)
+    try:
+        result = invoke(app, "hold")
+    finally:
+        state_for(app).gate.watcher.close()
+    assert result.exit_code == 75  # EX_TEMPFAIL: a deploy script may retry
+    assert "cannot reach Redis" in result.output
