@@ -17,7 +17,7 @@ from typing import Any
 
 from gatekeeper.registry import process_host
 
-__all__ = ["DEFAULT_REPORT_TTL", "DrainWatch", "coverage_problem"]
+__all__ = ["DEFAULT_REPORT_TTL", "DrainWatch", "coverage_problem", "hosts_of"]
 
 DEFAULT_REPORT_TTL = 3.0
 """Seconds a report lives, for reports that do not say (see ``registry.report_ttl``)."""
@@ -62,6 +62,11 @@ class DrainWatch:
         return now - back < _report_ttl(report)
 
 
+def hosts_of(reports: list[Report]) -> list[str]:
+    """The hosts these processes run on, sorted, each once."""
+    return sorted({process_host(str(report["id"])) for report in reports})
+
+
 def coverage_problem(
     reports: list[Report], *, min_processes: int, hosts: Sequence[str]
 ) -> str | None:
@@ -70,7 +75,7 @@ def coverage_problem(
     ``--min-processes`` and ``--expect-host``: guards against apps that point at another
     Redis or prefix, or are not up yet, so that the hold would protect nothing.
     """
-    seen = sorted({process_host(str(report["id"])) for report in reports})
+    seen = hosts_of(reports)
     missing = [host for host in hosts if host not in seen]
     wanted = [f"at least {min_processes}"] if len(reports) < min_processes else []
     if missing:

@@ -21,7 +21,7 @@ from gatekeeper.decision import path_matches
 from gatekeeper.options import GateOptions
 from gatekeeper.snapshot import Snapshot
 
-__all__ = ["Reply", "bypass_granted", "status_line", "unavailable", "wants_json"]
+__all__ = ["Reply", "bypass_granted", "unavailable", "wants_json"]
 
 DEFAULT_TEMPLATE = files("gatekeeper").joinpath("templates/maintenance.html").read_text("utf-8")
 
@@ -43,15 +43,11 @@ class Reply:
     @property
     def status_line(self) -> str:
         """``"503 Service Unavailable"``: WSGI's status string, for any status code."""
-        return status_line(self.status)
-
-
-def status_line(status: int) -> str:
-    try:
-        phrase = HTTPStatus(status).phrase
-    except ValueError:  # not a registered code: WSGI still needs a reason phrase
-        phrase = "Unknown"
-    return f"{status} {phrase}"
+        try:
+            phrase = HTTPStatus(self.status).phrase
+        except ValueError:  # not a registered code: WSGI still needs a reason phrase
+            phrase = "Unknown"
+        return f"{self.status} {phrase}"
 
 
 def wants_json(accept: str | None, path: str, options: GateOptions) -> bool:

@@ -17,14 +17,14 @@ import time
 
 import redis
 
-from gatekeeper._drain import DrainWatch, coverage_problem
+from gatekeeper._drain import DrainWatch, coverage_problem, hosts_of
 from gatekeeper.child import SignalTrap, describe, exit_status, run_check, start_child
 from gatekeeper.control import identity, info_fields
 from gatekeeper.holdlease import HoldLease, describe_event
 from gatekeeper.keys import Keys
 from gatekeeper.modes import Mode
 from gatekeeper.progress import Progress
-from gatekeeper.registry import current_tally, process_host, read_processes, settled_difference
+from gatekeeper.registry import current_tally, read_processes, settled_difference
 from gatekeeper.run_options import RunOptions, RunResult
 
 __all__ = [
@@ -151,7 +151,7 @@ class _Run:
         """``--min-processes`` and ``--expect-host``: checked before anything is held."""
         reports = read_processes(self.client, self.keys)
         self.result.processes = len(reports)
-        self.result.hosts = sorted({process_host(str(r["id"])) for r in reports})
+        self.result.hosts = hosts_of(reports)
         problem = coverage_problem(
             reports, min_processes=self.opts.min_processes, hosts=self.opts.expect_hosts
         )
@@ -267,32 +267,31 @@ class _Run:
         policy = "open" if success else self.opts.on_failure
         for attempt in range(20):
             try:
-                if policy == "open":
-                    written = self.lease.write(Mode.OPEN, {}, ttl=None)
-                else:
-                    fields = info_fields(
-                        message=self.opts.message or "The upgrade failed; we are on it.",
-                        retry_after=self.opts.retry_after or 60,
-                        owner=self.lease.token,
-                    )
-                    written = self.lease.write(Mode.MAINTENANCE, fields, ttl=None)
-                if written:
-                    self.result.final_state = policy if policy == "open" else "maintenance"
-                    self.result.released_at = round(time.time(), 4)
-                    return
-                break
+                written = self._final_write(policy)
             except redis.RedisError as exc:
                 if attempt == 0:
                     self.progress.note(f"release failed ({exc.__class__.__name__}); retrying")
                 time.sleep(min(0.05 * 2**attempt, 1.0))
-        else:
-            self.result.final_state = "unknown"
-            self.progress.note(
-                f"could not release; the state expires within {self.opts.ttl:g}s anyway"
-            )
+                continue
+            if not written:
+                found = self.result.final_state = self.lease.overridden or "unknown"
+                self.progress.note(f"an operator set the state to {found!r}; leaving it")
+                return
+            self.result.final_state = "open" if policy == "open" else "maintenance"
+            self.result.released_at = round(time.time(), 4)
             return
-        self.result.final_state = self.lease.overridden or "unknown"
-        self.progress.note(f"an operator set the state to {self.lease.overridden!r}; leaving it")
+        self.result.final_state = "unknown"
+        self.progress.note(f"could not release; the state expires within {self.opts.ttl:g}s anyway")
+
+    def _final_write(self, policy: str) -> bool:
+        if policy == "open":
+            return self.lease.write(Mode.OPEN, {}, ttl=None)
+        fields = info_fields(
+            message=self.opts.message or "The upgrade failed; we are on it.",
+            retry_after=self.opts.retry_after or 60,
+            owner=self.lease.token,
+        )
+        return self.lease.write(Mode.MAINTENANCE, fields, ttl=None)
 
     def _lease_event(self, kind: str, detail: str) -> None:
         message = describe_event(kind, detail)

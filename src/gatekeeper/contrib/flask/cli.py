@@ -32,6 +32,7 @@ from flask.cli import AppGroup, ScriptInfo
 
 from gatekeeper.cli import main as gatekeeper_main
 from gatekeeper.contrib.flask import state_for
+from gatekeeper.contrib.flask.pending import database_revisions
 
 __all__ = ["build_argv", "default_migration", "gatekeeper_group"]
 
@@ -145,9 +146,6 @@ for _name, _summary in OPERATOR_COMMANDS.items():
 @click.option("-d", "--directory", default=None, help="migrations directory (Flask-Migrate's)")
 def pending(directory: str | None) -> None:
     """Exit 0 when the database is at head, 1 when migrations are pending."""
-    # Imported here: only this command needs Flask-Migrate's Alembic (extra flask-migrate).
-    from gatekeeper.contrib.flask.pending import database_revisions
-
     try:
         revisions = database_revisions(current_app, directory)
     except RuntimeError as exc:
