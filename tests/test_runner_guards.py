@@ -19,7 +19,7 @@ import pytest
 import redis
 
 from gatekeeper import Gate, build_options
-from gatekeeper import runner as runner_module
+from gatekeeper import child as child_module
 from gatekeeper.keys import Keys
 from gatekeeper.progress import Progress
 from gatekeeper.registry import read_processes
@@ -150,14 +150,14 @@ def test_signal_while_command_starts_is_still_forwarded(
 ) -> None:
     # Forced interleaving: SIGTERM lands after the child exists but before the trap
     # knows it; without forwarding then, the migration would run its full 10 s.
-    started = runner_module.start_child
+    started = child_module.start_child
 
     def start_then_signal(argv: list[str]) -> subprocess.Popen[bytes]:
         child = started(argv)
         os.kill(os.getpid(), signal.SIGTERM)
         return child
 
-    monkeypatch.setattr(runner_module, "start_child", start_then_signal)
+    monkeypatch.setattr(child_module, "start_child", start_then_signal)
     client = redis.Redis.from_url(redis_url)
     opts = RunOptions(command=["sleep", "10"], ttl=1.0, drain_timeout=0)
     began = time.monotonic()

@@ -11,6 +11,7 @@ from typing import Any, NoReturn
 
 from gatekeeper.option_parsers import parse_number
 from gatekeeper.options import OptionError, parse_option
+from gatekeeper.reload_options import DEFAULT_CLOSE_FOR
 
 __all__ = ["UsageError", "build_parser"]
 
@@ -25,9 +26,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 _DESCRIPTION = (
-    "Run a migration behind the gate (run-migration), or drive the gate by hand "
-    "(hold, readonly, maintenance, open, status). Exit status: 0 done, 2 usage error, "
-    "3 migration not protected (not run), 75 try again later (Redis unreachable, lock busy)."
+    "Run a migration behind the gate (run-migration), restart the app without losing a "
+    "request (reload), or drive the gate by hand (hold, readonly, maintenance, open, "
+    "status). Exit status: 0 done (run-migration, reload: COMMAND's own), 2 usage error, "
+    "3 not protected (COMMAND not run) or new release not seen, 75 try again later "
+    "(Redis unreachable, lock busy)."
 )
 
 
@@ -146,6 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="print a JSON summary on stdout at the end"
     )
 
+    _add_reload(commands, common)
+
     for name, text in (
         ("hold", "hold requests"),
         ("readonly", "let reads through, hold writes"),
@@ -170,3 +175,49 @@ def build_parser() -> argparse.ArgumentParser:
     )
     status.add_argument("--json", action="store_true")
     return parser  # fmt: skip
+
+
+def _add_reload(commands: Any, common: argparse.ArgumentParser) -> None:
+    sub = commands.add_parser(
+        "reload",
+        parents=[common],
+        help="restart the app (COMMAND) with keep-alive off, so no request is lost",
+        usage="gatekeeper reload [options] -- COMMAND [ARGS...]",
+    )
+    sub.add_argument(
+        "--close-for",
+        type=_number("--close-for", 0, 3600),
+        default=DEFAULT_CLOSE_FOR,
+        metavar="S",
+        help=f"seconds of keep-alive off before COMMAND (default {DEFAULT_CLOSE_FOR:g}: "
+        "above uvicorn's and hypercorn's 5 s keep-alive timeout)",
+    )
+    sub.add_argument(
+        "--await-release",
+        type=_option("release"),
+        metavar="R",
+        help="after COMMAND, wait until every live process reports release R (else exit 3)",
+    )
+    sub.add_argument(
+        "--timeout",
+        type=_number("--timeout", 0, 86400),
+        default=60.0,
+        metavar="S",
+        help="seconds each wait may take (acknowledgements, new processes; default 60)",
+    )
+    sub.add_argument(
+        "--host",
+        type=_hostname,
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="only the processes of HOST (repeatable): a rolling restart, one host at a time",
+    )
+    sub.add_argument(
+        "--ttl",
+        type=_number("--ttl", 0.3, 3600),
+        default=10.0,
+        metavar="S",
+        help="seconds keep-alive stays off and the lock held if the reload dies (default 10)",
+    )
+    sub.add_argument("--json", action="store_true", help="print a JSON summary on stdout")

@@ -27,10 +27,9 @@ from gatekeeper.modes import SAFE_METHODS, Mode
 from gatekeeper.options import GateOptions, build_options
 from gatekeeper.readahead import ReadAhead
 from gatekeeper.responses import Reply
+from gatekeeper.watcher import StateWatcher
 
 __all__ = ["ASGIMiddleware", "facts_from_scope"]
-
-_OPEN = Mode.OPEN
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -79,7 +78,7 @@ class ASGIMiddleware:
             return
         watcher = self._watcher
         snapshot = watcher.snapshot or await watcher.wait_ready_async()
-        if snapshot.mode is _OPEN:
+        if snapshot.plain:
             # The open path, inlined (no extra coroutine): count in flight, call the app.
             counters = watcher.counters
             write = scope["method"] not in SAFE_METHODS
@@ -101,6 +100,7 @@ class ASGIMiddleware:
         await self.app(scope, receive, send)
 
     async def _gated(self, scope: Scope, receive: Receive, send: Send) -> None:
+        send = _ClosingSend(send, self._watcher)
         read_ahead = ReadAhead(receive)
         try:
             outcome = await self.gate.screen_async(
@@ -141,6 +141,31 @@ class ASGIMiddleware:
                     await send({"type": "websocket.close", "code": 1013})
                 return
         await self.app(scope, receive, send)
+
+
+class _ClosingSend:
+    """``send`` that ends the connection after a response started while keep-alive is off
+    (``Connection: close``, which every ASGI server here honours and passes on).
+
+    Used off the open path only: it is how requests pass while a reload is coming."""
+
+    __slots__ = ("_send", "_watcher")
+
+    def __init__(self, send: Send, watcher: StateWatcher) -> None:
+        self._send = send
+        self._watcher = watcher
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            snapshot = self._watcher.snapshot
+            if snapshot is not None and snapshot.closing:
+                headers = [
+                    (name, value)
+                    for name, value in message.get("headers") or ()
+                    if name.lower() != b"connection"
+                ]
+                message = {**message, "headers": [*headers, (b"connection", b"close")]}
+        await self._send(message)
 
 
 async def _send_reply(reply: Reply, send: Send, prefix: str = "http.response") -> None:

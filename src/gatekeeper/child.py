@@ -14,11 +14,11 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from types import FrameType
 
-__all__ = ["SignalTrap", "exit_status", "run_check", "start_child"]
+__all__ = ["SignalTrap", "exit_status", "run_check", "run_supervised", "start_child"]
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM)
 
@@ -83,6 +83,28 @@ class SignalTrap:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+
+
+def run_supervised(
+    argv: Sequence[str], trap: SignalTrap, on_tick: Callable[[], None] | None = None
+) -> int:
+    """Run ``argv`` to its end with ``trap``'s signals forwarded, calling ``on_tick`` about
+    every 50 ms meanwhile; its shell-style status. ``OSError`` if it cannot start."""
+    child = start_child(argv)
+    trap.child = child
+    if trap.received is not None:
+        # The signal came while the child was starting, before the trap knew it.
+        with suppress(ProcessLookupError):
+            os.killpg(child.pid, trap.received)
+    try:
+        while child.poll() is None:
+            if on_tick is not None:
+                on_tick()
+            with suppress(subprocess.TimeoutExpired):
+                child.wait(0.05)
+    finally:
+        trap.child = None
+    return exit_status(child.returncode)
 
 
 def describe(argv: Sequence[str]) -> str:

@@ -28,16 +28,26 @@ import redis
 
 from gatekeeper._cli_parser import UsageError, build_parser
 from gatekeeper._redis import operator_client
-from gatekeeper.control import identity, info_fields, read_status, set_mode, set_open
+from gatekeeper.control import (
+    group_processes,
+    identity,
+    info_fields,
+    read_status,
+    set_mode,
+    set_open,
+)
 from gatekeeper.holdlease import LockBusy
 from gatekeeper.keys import Keys
 from gatekeeper.modes import Mode
 from gatekeeper.option_parsers import redact_url
 from gatekeeper.options import OptionError, parse_option
 from gatekeeper.progress import Progress
+from gatekeeper.reload import ReloadOptions, reload
 from gatekeeper.runner import EXIT_TEMPFAIL, EXIT_USAGE, RunOptions, run_migration
 
 __all__ = ["main"]
+
+_WITH_COMMAND = ("run-migration", "reload")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -50,12 +60,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             args = build_parser().parse_args(args_list)
         except UsageError:
-            if "run-migration" in args_list and not command:
-                raise UsageError("run-migration needs '--' before the COMMAND to run") from None
+            for name in _WITH_COMMAND:
+                if name in args_list and not command:
+                    raise UsageError(f"{name} needs '--' before the COMMAND to run") from None
             raise
-        if args.command == "run-migration" and not command:
-            raise UsageError("run-migration needs '--' followed by the COMMAND to run")
-        if args.command != "run-migration" and command:
+        if args.command in _WITH_COMMAND and not command:
+            raise UsageError(f"{args.command} needs '--' followed by the COMMAND to run")
+        if args.command not in _WITH_COMMAND and command:
             raise UsageError(f"{args.command} takes no COMMAND after '--'")
         url = parse_option(
             "redis_url",
@@ -73,6 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run-migration":
             return _run(client, keys, args, command, url)
+        if args.command == "reload":
+            return _reload(client, keys, args, command, url)
         if args.command == "status":
             return _status(client, keys, url, as_json=args.json)
         if args.command == "open":
@@ -91,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except LockBusy as busy:
         expiry = f", expires in {busy.ttl:.1f}s" if busy.ttl else ""
-        return _fail(f"another run-migration holds the lock: {busy.holder}{expiry}", EXIT_TEMPFAIL)
+        return _fail(f"another deploy holds the lock: {busy.holder}{expiry}", EXIT_TEMPFAIL)
     except (redis.AuthenticationError, redis.exceptions.NoPermissionError) as exc:
         # Retrying will not help: the credentials or the ACL must be fixed.
         return _fail(f"Redis at {redact_url(url)} refused: {exc.__class__.__name__}")
@@ -125,6 +138,20 @@ def _run(
     return result.exit_code
 
 
+def _reload(
+    client: redis.Redis, keys: Keys, args: argparse.Namespace, command: list[str], url: str
+) -> int:
+    opts = ReloadOptions(
+        command=command, close_for=args.close_for, await_release=args.await_release,
+        timeout=args.timeout, hosts=tuple(dict.fromkeys(args.host)), ttl=args.ttl,
+        redis_label=f"{redact_url(url)} (prefix {keys.prefix!r})",
+    )  # fmt: skip
+    result = reload(client, keys, opts, Progress())
+    if args.json:
+        print(json.dumps(result.as_dict(), sort_keys=True))
+    return result.exit_code
+
+
 def _status(client: redis.Redis, keys: Keys, url: str, *, as_json: bool) -> int:
     status = read_status(client, keys)
     if as_json:
@@ -145,11 +172,20 @@ def _status(client: redis.Redis, keys: Keys, url: str, *, as_json: bool) -> int:
         print(f"  {name + ':':<12} {value[:200]}")
     if status.lock_holder:
         print(f"lock:      {status.lock_holder} (expires in {status.lock_ttl or 0:.1f}s)")
-    print(f"processes: {len(status.processes)}")
-    for report in status.processes:
-        print(
-            f"  {report['id']:<40} mode={report.get('mode', '?'):<11} "
-            f"in-flight={report.get('inflight', '?'):<4} held={report.get('held', '?'):<5} "
-            f"released={report.get('released_total', '?')}"
-        )
+    if status.keepalive is not None:
+        print(f"keepalive: {status.keepalive[:200]}  (gates close connections: a reload)")
+    groups = group_processes(status.processes)
+    hosts = len({group["host"] for group in groups})
+    print(f"processes: {len(status.processes)} on {hosts} host{'s' if hosts != 1 else ''}")
+    by_id = {str(report["id"]): report for report in status.processes}
+    for group in groups:
+        release = group["release"] or "(release not set)"
+        print(f"  {group['host']}  release {release}: {len(group['ids'])}")
+        for proc_id in group["ids"]:
+            report = by_id[proc_id]
+            print(
+                f"    {proc_id:<40} mode={report.get('mode', '?'):<11} "
+                f"in-flight={report.get('inflight', '?'):<4} held={report.get('held', '?'):<5} "
+                f"released={report.get('released_total', '?')}"
+            )
     return 0  # fmt: skip

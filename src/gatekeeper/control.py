@@ -12,6 +12,7 @@ import getpass
 import os
 import socket
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,9 +20,19 @@ import redis
 
 from gatekeeper.keys import Keys
 from gatekeeper.modes import Mode, parse_mode
-from gatekeeper.registry import read_processes
+from gatekeeper.registry import process_host, read_processes
 
-__all__ = ["Status", "identity", "read_status", "set_mode", "set_open"]
+__all__ = [
+    "Status",
+    "group_processes",
+    "identity",
+    "keepalive_value",
+    "read_status",
+    "restore_keepalive",
+    "set_keepalive_off",
+    "set_mode",
+    "set_open",
+]
 
 
 def identity() -> str:
@@ -80,6 +91,41 @@ def set_open(client: redis.Redis, keys: Keys) -> None:
     pipe.execute()
 
 
+def keepalive_value(hosts: Sequence[str] = ()) -> str:
+    """``off`` for every host, ``off:web-1,web-2`` for only those (see ``Keys``)."""
+    return "off:" + ",".join(hosts) if hosts else "off"
+
+
+def set_keepalive_off(
+    client: redis.Redis, keys: Keys, hosts: Sequence[str] = (), *, ttl: float
+) -> None:
+    """Tell the gates (of ``hosts``, or all) to close connections, for ``ttl`` seconds."""
+    pipe = client.pipeline(transaction=True)
+    pipe.set(keys.keepalive, keepalive_value(hosts), px=int(ttl * 1000))
+    pipe.publish(keys.events, "keepalive")
+    pipe.execute()
+
+
+def restore_keepalive(client: redis.Redis, keys: Keys) -> None:
+    pipe = client.pipeline(transaction=True)
+    pipe.delete(keys.keepalive)
+    pipe.publish(keys.events, "keepalive")
+    pipe.execute()
+
+
+def group_processes(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Live processes by host, then release: ``{"host", "release", "ids"}`` each."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for report in reports:
+        proc_id = str(report["id"])
+        host = str(report.get("host") or process_host(proc_id))
+        groups.setdefault((host, str(report.get("release", ""))), []).append(proc_id)
+    return [
+        {"host": host, "release": release, "ids": ids}
+        for (host, release), ids in sorted(groups.items())
+    ]
+
+
 @dataclass
 class Status:
     state: str
@@ -88,6 +134,8 @@ class Status:
     info: dict[str, str]
     lock_holder: str | None
     lock_ttl: float | None
+    keepalive: str | None = None
+    """The raw ``<prefix>:keepalive`` value (``None``: absent, connections kept alive)."""
     processes: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -98,7 +146,9 @@ class Status:
             "ttl": self.ttl,
             "info": self.info,
             "lock": lock,
+            "keepalive": self.keepalive,
             "processes": self.processes,
+            "groups": group_processes(self.processes),
         }
 
 
@@ -113,7 +163,8 @@ def read_status(client: redis.Redis, keys: Keys) -> Status:
     pipe.hgetall(keys.info)
     pipe.get(keys.lock)
     pipe.pttl(keys.lock)
-    raw_state, state_ttl, raw_info, lock, lock_ttl = pipe.execute()
+    pipe.get(keys.keepalive)
+    raw_state, state_ttl, raw_info, lock, lock_ttl, keepalive = pipe.execute()
     mode = parse_mode(raw_state)
     return Status(
         state="(absent)" if raw_state is None else _text(raw_state),
@@ -122,5 +173,6 @@ def read_status(client: redis.Redis, keys: Keys) -> Status:
         info={_text(k): _text(v) for k, v in raw_info.items()},
         lock_holder=_text(lock) if lock is not None else None,
         lock_ttl=lock_ttl / 1000 if lock_ttl and lock_ttl > 0 else None,
+        keepalive=_text(keepalive) if keepalive is not None else None,
         processes=read_processes(client, keys),
     )

@@ -3,9 +3,10 @@
 This module is pure: no clock, no Redis, no ``environ`` or ``scope``. The WSGI and ASGI
 adapters extract a :class:`RequestFacts` and act on the :class:`Verdict`.
 
-Order, first match wins: open mode; health and exempt paths; the bypass header or
-cookie; exempt client networks; then the mode (``maintenance`` rejects, ``hold`` holds,
-``readonly`` passes safe methods and holds or rejects the rest).
+Order, first match wins: the health paths of a draining process (``drain_health``); open
+mode; health and exempt paths; the bypass header or cookie; exempt client networks; then
+the mode (``maintenance`` rejects, ``hold`` holds, ``readonly`` passes safe methods and
+holds or rejects the rest).
 """
 
 from __future__ import annotations
@@ -100,8 +101,17 @@ def _bypassed(request: RequestFacts, options: GateOptions, now: float) -> bool:
     return False
 
 
-def decide(mode: Mode, request: RequestFacts, options: GateOptions, now: float) -> Verdict:
-    """The verdict for one request in one mode (see the module docstring for the order)."""
+def decide(
+    mode: Mode, request: RequestFacts, options: GateOptions, now: float, *, closing: bool = False
+) -> Verdict:
+    """The verdict for one request in one mode (see the module docstring for the order).
+
+    ``closing``: keep-alive is off for this process (a reload is coming); with
+    ``drain_health`` its health paths then answer 503, so that load balancers with active
+    checks take the host out of rotation first.
+    """
+    if closing and options.drain_health and path_matches(request.path, options.health_paths):
+        return Verdict(Decision.REJECT, "draining")
     if mode is Mode.OPEN:
         return PASS_OPEN
     if path_matches(request.path, options.health_paths):

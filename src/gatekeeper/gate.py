@@ -91,7 +91,7 @@ class Gate:
             while True:
                 event = self.watcher.signal.event
                 snapshot = self.watcher.snapshot or snapshot
-                verdict = decide(snapshot.mode, facts, self.options, time.time())
+                verdict = self._decide(snapshot, facts, time.time())
                 if verdict.decision is not Decision.HOLD:
                     break
                 left = hold_deadline(now, snapshot.hold_until, self.options) - time.time()
@@ -129,7 +129,7 @@ class Gate:
         try:
             while True:
                 snapshot = self.watcher.snapshot or snapshot
-                verdict = decide(snapshot.mode, facts, self.options, time.time())
+                verdict = self._decide(snapshot, facts, time.time())
                 if verdict.decision is not Decision.HOLD:
                     break
                 left = hold_deadline(now, snapshot.hold_until, self.options) - time.time()
@@ -156,7 +156,10 @@ class Gate:
     def _first_look(self, snapshot: Snapshot, facts: RequestFacts, now: float) -> Verdict:
         if snapshot.mode is not Mode.OPEN and is_bypass_visit(facts.path, self.options):
             return _GRANT
-        return decide(snapshot.mode, facts, self.options, now)
+        return self._decide(snapshot, facts, now)
+
+    def _decide(self, snapshot: Snapshot, facts: RequestFacts, now: float) -> Verdict:
+        return decide(snapshot.mode, facts, self.options, now, closing=snapshot.closing)
 
     def _end_hold(self, verdict: Verdict) -> None:
         self.watcher.counters.hold_end(

@@ -17,6 +17,8 @@ class Keys:
     ``<prefix>:lock``    the migration runner's lock (token with an expiry)
     ``<prefix>:procs``   sorted set of live gate processes, scored by last heartbeat
     ``<prefix>:proc:ID`` one gate process's report, expiring unless renewed
+    ``<prefix>:keepalive`` ``off`` (or ``off:HOST,HOST``): gates close their clients'
+    connections after each response; set with a TTL around a reload
     """
 
     prefix: str = "gatekeeper"
@@ -36,6 +38,10 @@ class Keys:
     @property
     def lock(self) -> str:
         return f"{self.prefix}:lock"
+
+    @property
+    def keepalive(self) -> str:
+        return f"{self.prefix}:keepalive"
 
     @property
     def procs(self) -> str:

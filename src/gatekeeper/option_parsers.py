@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import re
+import socket
 from collections.abc import Iterable, Sequence
 from urllib.parse import urlsplit
 
@@ -15,9 +16,11 @@ from redis.connection import parse_url
 from gatekeeper.networks import IPNetwork
 
 __all__ = [
+    "default_hostname",
     "parse_bool",
     "parse_choice",
     "parse_header_name",
+    "parse_hostname",
     "parse_networks",
     "parse_number",
     "parse_paths",
@@ -139,6 +142,24 @@ def parse_header_name(option: str, value: object) -> str:
     if not _TOKEN.fullmatch(text):
         raise _fail(option, f"{text[:40]!r} is not a valid header name")
     return text
+
+
+_HOST = re.compile(r"[A-Za-z0-9_-]{1,63}")
+
+
+def default_hostname() -> str:
+    """The machine's host name up to its first dot, as processes report it."""
+    return socket.gethostname().split(".")[0][:40] or "host"
+
+
+def parse_hostname(option: str, value: object) -> str:
+    """A host name; only its first label is kept (``web-1.internal`` -> ``web-1``), the
+    form the CLI's ``--host`` and ``--expect-host`` compare with."""
+    text = parse_text(option, value, max_length=253).strip()
+    label = text.split(".")[0]
+    if not _HOST.fullmatch(label):
+        raise _fail(option, f"{text[:40]!r} is not a host name (A-Z a-z 0-9 _ -, dots)")
+    return label
 
 
 def parse_secret(option: str, value: object) -> str:

@@ -18,9 +18,11 @@ from typing import Any
 
 from gatekeeper.networks import IPNetwork
 from gatekeeper.option_parsers import (
+    default_hostname,
     parse_bool,
     parse_choice,
     parse_header_name,
+    parse_hostname,
     parse_networks,
     parse_number,
     parse_paths,
@@ -79,6 +81,12 @@ class GateOptions:
     api_prefixes: tuple[str, ...] = ()
     template: str | None = None
     template_text: str | None = field(default=None, repr=False, compare=False)
+    release: str = ""
+    """The code this process runs (a version, a git sha): reported in its heartbeat."""
+    hostname: str = field(default_factory=default_hostname)
+    """The host this process reports (default: the machine's short host name)."""
+    drain_health: bool = False
+    """Health paths answer 503 while keep-alive is off for this process (a reload)."""
 
 
 Parser = Callable[[str, object], Any]
@@ -109,6 +117,9 @@ _PARSERS: dict[str, Parser] = {
     "message": lambda name, v: parse_text(name, v, max_length=2000),
     "api_prefixes": parse_paths,
     "template": lambda name, v: parse_text(name, v, max_length=4096),
+    "release": lambda name, v: parse_text(name, v, pattern=r"[A-Za-z0-9._:+/@~-]{0,100}"),
+    "hostname": parse_hostname,
+    "drain_health": parse_bool,
 }
 
 OPTION_NAMES = tuple(_PARSERS)

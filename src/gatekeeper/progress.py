@@ -34,12 +34,14 @@ class Progress:
 
     def tick(self, held_now: int) -> None:
         """Refresh the live line (terminal only); plain output stays quiet between phases."""
+        self.live_line(f"held now: {held_now}")
+
+    def live_line(self, text: str) -> None:
+        """The live line's detail after the phase and the clock (terminal only)."""
         with self._lock:
             if self.live:
                 elapsed = time.monotonic() - self.started
-                self._write(
-                    f"\r\033[K gatekeeper: {self._phase} · {elapsed:5.1f}s · held now: {held_now}"
-                )
+                self._write(f"\r\033[K gatekeeper: {self._phase} · {elapsed:5.1f}s · {text}")
                 self._dirty_line = True
 
     def close(self) -> None:

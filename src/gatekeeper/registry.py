@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
 import time
 from typing import Any
 
@@ -19,6 +18,7 @@ from redis import Redis, RedisError
 from redis.client import Pipeline
 
 from gatekeeper.keys import Keys
+from gatekeeper.option_parsers import default_hostname
 
 __all__ = [
     "current_tally",
@@ -35,9 +35,9 @@ __all__ = [
 COUNTS = ("held_total", "released_total", "rejected_total")
 
 
-def new_process_id() -> str:
-    host = socket.gethostname().split(".")[0][:40] or "host"
-    return f"{host}:{os.getpid()}:{secrets.token_hex(3)}"
+def new_process_id(host: str | None = None) -> str:
+    """``host:pid:random``; ``host`` defaults to the machine's short host name."""
+    return f"{host or default_hostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
 def process_host(proc_id: str) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 
 from gatekeeper.counters import Counters
 from gatekeeper.modes import Mode
+from gatekeeper.option_parsers import default_hostname
 from gatekeeper.registry import new_process_id
 from gatekeeper.snapshot import Snapshot
 
@@ -27,9 +28,11 @@ _PATIENCE = 0.5
 class ProcessReporter:
     """Counts, identity and acknowledgement state of one process (reset after a fork)."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str | None = None, release: str = "") -> None:
         self.counters = Counters()
-        self.proc_id = new_process_id()
+        self.host = host or default_hostname()
+        self.release = release
+        self.proc_id = new_process_id(host)
         self.started_at = time.time()
         self._acked = ""
         self._changed_at: float | None = None
@@ -53,8 +56,12 @@ class ProcessReporter:
     def build(self, snapshot: Snapshot | None) -> dict[str, Any]:
         report: dict[str, Any] = {
             "pid": os.getpid(),
+            "host": self.host,
+            "release": self.release,
             "started": round(self.started_at, 3),
             "mode": snapshot.mode.value if snapshot else "",
+            # What a reload waits for: this process now closes its clients' connections.
+            "keepalive": "off" if snapshot is not None and snapshot.closing else "on",
             **self.counters.as_dict(),
         }
         ack = _ack_key(snapshot)

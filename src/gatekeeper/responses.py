@@ -30,6 +30,7 @@ TITLES = {
     "hold-timeout": "Upgrade in progress",
     "readonly": "Read-only during an upgrade",
     "capacity": "Too busy to wait",
+    "draining": "Restarting",
     "unavailable": "Temporarily unavailable",
 }
 

@@ -10,15 +10,13 @@ and makes every state write, so a runner killed outright holds the site one TTL 
 from __future__ import annotations
 
 import contextlib
-import os
 import secrets
-import subprocess
 import time
 
 import redis
 
 from gatekeeper._drain import DrainWatch, coverage_problem, hosts_of
-from gatekeeper.child import SignalTrap, describe, exit_status, run_check, start_child
+from gatekeeper.child import SignalTrap, describe, run_check, run_supervised
 from gatekeeper.control import identity, info_fields
 from gatekeeper.holdlease import HoldLease, describe_event
 from gatekeeper.keys import Keys
@@ -218,31 +216,26 @@ class _Run:
     def _run_command(
         self, overrun_at: float | None = None, fields: dict[str, str] | None = None
     ) -> int:
-        try:
-            child = start_child(self.opts.command)
-        except OSError as exc:
-            self.progress.note(f"cannot start COMMAND: {exc}")
-            return 127
-        self.trap.child = child
-        if self.trap.received is not None:
-            # The signal came while the child was starting, before the trap knew it.
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(child.pid, self.trap.received)
-        next_tick = 0.0
-        while child.poll() is None:
+        next_tick = [0.0]
+
+        def tick() -> None:
+            if overrun_at is None:
+                return
             now = time.monotonic()
-            if overrun_at is not None and now >= overrun_at and not self.result.overrun:
+            if now >= overrun_at and not self.result.overrun:
                 self._overrun(fields or {})
-            if overrun_at is not None and now >= next_tick:
-                next_tick = now + 0.25
+            if now >= next_tick[0]:
+                next_tick[0] = now + 0.25
                 with contextlib.suppress(redis.RedisError):  # the display can wait
                     self.progress.tick(
                         sum(int(r.get("held", 0)) for r in read_processes(self.client, self.keys))
                     )
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                child.wait(0.05)
-        self.trap.child = None
-        return exit_status(child.returncode)
+
+        try:
+            return run_supervised(self.opts.command, self.trap, tick)
+        except OSError as exc:
+            self.progress.note(f"cannot start COMMAND: {exc}")
+            return 127
 
     def _overrun(self, fields: dict[str, str]) -> None:
         self.result.overrun = True

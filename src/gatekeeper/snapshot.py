@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gatekeeper.modes import Mode, parse_mode
 
-__all__ = ["MAX_MESSAGE", "MAX_RETRY_AFTER", "Snapshot", "parse_snapshot"]
+__all__ = ["MAX_MESSAGE", "MAX_RETRY_AFTER", "Snapshot", "parse_keepalive", "parse_snapshot"]
 
 MAX_MESSAGE = 2000
 """Longer operator messages are cut: the 503 page is not a place for essays."""
@@ -40,6 +40,14 @@ class Snapshot:
     source: str = "redis"
     """``redis``; ``unknown`` (the state value was not a mode); ``unreachable``
     (Redis was lost for longer than ``stale_timeout``); ``startup`` (never read)."""
+    closing: bool = False
+    """Keep-alive is off for this process (``<prefix>:keepalive``): every response it
+    sends ends its connection."""
+    plain: bool = field(init=False, compare=False)
+    """``open`` with keep-alive on: the adapters' fast path, one attribute to test."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "plain", self.mode is Mode.OPEN and not self.closing)
 
 
 def _text(raw: RawValue) -> str:
@@ -106,6 +114,30 @@ def parse_snapshot(
         source=source,
     )
     return snapshot, problems
+
+
+def parse_keepalive(raw: RawValue | None, host: str) -> tuple[bool, str | None]:
+    """Whether ``<prefix>:keepalive`` turns keep-alive off for a process on ``host``.
+
+    ``off`` means every host; ``off:web-1,web-2`` only those (first labels, any case).
+    Absent, empty or ``on`` means on. Anything else also means on, with a problem to log:
+    closing connections is a courtesy to clients, never worth acting on a typo for.
+    """
+    if raw is None:
+        return False, None
+    text = _text(raw).strip().lower()
+    if text in ("", "on"):
+        return False, None
+    if text == "off":
+        return True, None
+    if text.startswith("off:"):
+        hosts = {part.strip().split(".")[0] for part in text[4:].split(",") if part.strip()}
+        if hosts:
+            return host.lower() in hosts, None
+    return False, (
+        f"unknown keepalive value {text[:_MAX_SHORT]!r}; expected off or off:HOST[,HOST...]; "
+        "keeping connections alive"
+    )
 
 
 def keep_vanished(previous: Snapshot | None, vanished_for: float) -> bool:

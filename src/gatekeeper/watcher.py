@@ -33,7 +33,7 @@ from gatekeeper.modes import Mode, mode_hint
 from gatekeeper.options import GateOptions
 from gatekeeper.registry import report_ttl, write_report
 from gatekeeper.reporting import ProcessReporter
-from gatekeeper.snapshot import Snapshot, keep_vanished, parse_snapshot
+from gatekeeper.snapshot import Snapshot, keep_vanished, parse_keepalive, parse_snapshot
 from gatekeeper.wakeups import LoopSignal, ThreadSignal, wake
 
 __all__ = ["StateWatcher"]
@@ -59,7 +59,7 @@ class StateWatcher:
         """Start from nothing: at construction, and in a forked child, where nothing of
         the parent's thread, locks or counts carries over."""
         self.snapshot: Snapshot | None = None
-        self.reporter = ProcessReporter()
+        self.reporter = ProcessReporter(self.options.hostname, self.options.release)
         self.counters = self.reporter.counters
         self.proc_id = self.reporter.proc_id
         self.signal = ThreadSignal()
@@ -203,9 +203,13 @@ class StateWatcher:
         pipe = client.pipeline(transaction=False)
         pipe.get(self.keys.state)
         pipe.hgetall(self.keys.info)
-        raw_state, raw_info = pipe.execute()
+        pipe.get(self.keys.keepalive)
+        raw_state, raw_info, raw_keepalive = pipe.execute()
         snapshot, problems = parse_snapshot(raw_state, raw_info, unknown_mode=self._fail_mode)
-        self._log.problems(problems)
+        closing, problem = parse_keepalive(raw_keepalive, self.options.hostname)
+        if closing:
+            snapshot = dataclasses.replace(snapshot, closing=True)
+        self._log.problems([*problems, problem] if problem else problems)
         self._log.read_ok()
         now = self._last_ok = time.monotonic()
         reconnected = self._connected is False
@@ -266,6 +270,8 @@ class StateWatcher:
         if previous is None or previous.mode is not snapshot.mode:
             self.reporter.state_changed()
             self._log.state_changed(previous, snapshot)
+        elif previous.closing is not snapshot.closing:
+            self.reporter.state_changed()  # a reload waits for this acknowledgement
 
     def _on_failure(self, exc: BaseException) -> None:
         if not isinstance(exc, (redis.RedisError, OSError)):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 
 from gatekeeper.options import GateOptions
 from gatekeeper.watcher import StateWatcher
 
-__all__ = ["forget", "watcher_for"]
+__all__ = ["close_all", "forget", "keepalive_off", "watcher_for"]
 
 _watchers: dict[tuple[object, ...], StateWatcher] = {}
 _lock = threading.Lock()
@@ -23,6 +24,8 @@ def watcher_for(options: GateOptions) -> StateWatcher:
         options.stale_timeout,
         options.connect_timeout,
         options.fail_mode,
+        options.release,
+        options.hostname,
     )
     with _lock:
         watcher = _watchers.get(key)
@@ -39,6 +42,23 @@ def forget(watcher: StateWatcher) -> None:
                 del _watchers[key]
 
 
+def keepalive_off() -> bool:
+    """Whether keep-alive is off for this process now: the server hooks of
+    ``gatekeeper.contrib`` ask this for every request, so it reads attributes only."""
+    for watcher in list(_watchers.values()):
+        snapshot = watcher.snapshot
+        if snapshot is not None and snapshot.closing:
+            return True
+    return False
+
+
+def close_all() -> None:
+    """Stop every watcher of this process and withdraw its report, so that a reload sees
+    an exiting process leave at once rather than when its report expires."""
+    for watcher in list(_watchers.values()):
+        watcher.close()
+
+
 def _after_fork_in_child() -> None:
     # The parent's thread does not exist here, and its lock may be held forever.
     global _lock
@@ -48,3 +68,4 @@ def _after_fork_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
+atexit.register(close_all)

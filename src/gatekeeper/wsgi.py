@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from gatekeeper.counters import Counters
 from gatekeeper.decision import RequestFacts
 from gatekeeper.gate import Gate
-from gatekeeper.modes import SAFE_METHODS, Mode
+from gatekeeper.modes import SAFE_METHODS
 from gatekeeper.options import GateOptions, build_options
 
 if TYPE_CHECKING:
@@ -87,7 +87,7 @@ class WSGIMiddleware:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         snapshot = self._watcher.snapshot or self._watcher.wait_ready()
-        if snapshot.mode is Mode.OPEN:
+        if snapshot.plain:
             return self._call_app(environ, start_response)
         outcome = self.gate.screen(facts_from_environ(environ, self.gate.options))
         if outcome.reply is not None:

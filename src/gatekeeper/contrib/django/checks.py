@@ -60,6 +60,9 @@ CHECKS: dict[str, tuple[str, str]] = {
     "message": ("gatekeeper.E021", "text of at most 2000 characters"),
     "api_prefixes": ("gatekeeper.E022", "URL paths starting with /, none of them a health path"),
     "template": ("gatekeeper.E023", "the path of a readable UTF-8 file"),
+    "release": ("gatekeeper.E024", "at most 100 characters from A-Z a-z 0-9 . _ : + / @ ~ -"),
+    "hostname": ("gatekeeper.E025", "a host name (only the part before the first dot is used)"),
+    "drain_health": ("gatekeeper.E026", "true or false"),
 }
 
 OTHER_ERROR = "gatekeeper.E099"

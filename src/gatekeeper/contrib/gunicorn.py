@@ -1,0 +1,35 @@
+"""gunicorn server hooks: end kept-alive connections while keep-alive is off.
+
+gunicorn drops hop-by-hop headers that a WSGI app sets (PEP 3333 forbids them), so the
+gate cannot end a connection with ``Connection: close`` by itself. These hooks do it from
+gunicorn's side, by setting the request's close flag: gunicorn then sends
+``Connection: close`` and closes the connection after the response. ::
+
+    # gunicorn.conf.py
+    from gatekeeper.contrib.gunicorn import pre_request, worker_exit  # noqa: F401
+
+or, without a configuration file of your own, ``gunicorn -c python:gatekeeper.contrib.gunicorn``.
+Under the ``gthread`` worker this is what makes ``gatekeeper reload`` lose nothing; the
+``sync`` worker closes every connection anyway. ASGI workers (``uvicorn``) need no hook:
+the ASGI middleware sends the header itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gatekeeper.watcher_registry import close_all, keepalive_off
+
+__all__ = ["pre_request", "worker_exit"]
+
+
+def pre_request(worker: Any, req: Any) -> None:
+    """Mark the request to close its connection while keep-alive is off (no Redis call)."""
+    if keepalive_off():
+        req.must_close = True
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    """Withdraw the exiting worker's report at once, so a reload need not wait for it to
+    expire (``atexit`` does the same where the interpreter exits normally)."""
+    close_all()
