@@ -28,7 +28,7 @@ from gatekeeper.options import GateOptions, build_options
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-__all__ = ["WSGIMiddleware", "facts_from_environ"]
+__all__ = ["CLOSE_FLAG", "WSGIMiddleware", "facts_from_environ"]
 
 
 def facts_from_environ(environ: WSGIEnvironment, options: GateOptions) -> RequestFacts:
@@ -75,6 +75,29 @@ class _CountedBody:
             self._counters.leave(self._write)
 
 
+CLOSE_FLAG = "gatekeeper.close_connection"
+"""Set in ``environ`` while keep-alive is off: how a server hook learns it (waitress)."""
+
+
+def _closing(environ: WSGIEnvironment, start_response: StartResponse) -> StartResponse:
+    """Ask the server to end the connection after this response, in its own way.
+
+    PEP 3333 forbids hop-by-hop headers from apps: gunicorn drops them (its
+    ``pre_request`` hook in ``gatekeeper.contrib.gunicorn`` closes instead) and waitress
+    raises (``gatekeeper.contrib.waitress`` reads the environ flag). Granian honours the
+    header, so it alone gets one.
+    """
+    environ[CLOSE_FLAG] = True
+    if not str(environ.get("SERVER_SOFTWARE", "")).startswith("Granian"):
+        return start_response
+
+    def close_after(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        kept = [(name, value) for name, value in headers if name.lower() != "connection"]
+        return start_response(status, [*kept, ("Connection", "close")], exc_info)
+
+    return close_after
+
+
 class WSGIMiddleware:
     """Gate a WSGI application. See the module docstring."""
 
@@ -89,6 +112,8 @@ class WSGIMiddleware:
         snapshot = self._watcher.snapshot or self._watcher.wait_ready()
         if snapshot.plain:
             return self._call_app(environ, start_response)
+        if snapshot.closing:
+            start_response = _closing(environ, start_response)
         outcome = self.gate.screen(facts_from_environ(environ, self.gate.options))
         if outcome.reply is not None:
             reply = outcome.reply
