@@ -31,6 +31,7 @@ class Counters:
         "_writes_left",
         "held",
         "held_total",
+        "held_writes",
         "rejected_total",
         "released_total",
         "timed_out_total",
@@ -43,6 +44,7 @@ class Counters:
         self._writes_entered = itertools.count()
         self._writes_left = itertools.count()
         self.held = 0
+        self.held_writes = 0
         self.held_total = 0
         self.released_total = 0
         self.rejected_total = 0
@@ -70,18 +72,25 @@ class Counters:
         left = _peek(self._writes_left)
         return _peek(self._writes_entered) - left
 
-    def hold_begin(self, cap: int) -> bool:
-        """Count one more held request, unless ``cap`` are already held."""
+    def hold_begin(self, cap: int, write_cap: int | None = None) -> bool:
+        """Count one more held request, unless ``cap`` are already held; a write held
+        under ``write_cap`` (the thread-based servers' cap) counts apart as well."""
         with self._lock:
             if self.held >= cap:
                 return False
+            if write_cap is not None:
+                if self.held_writes >= write_cap:
+                    return False
+                self.held_writes += 1
             self.held += 1
             self.held_total += 1
             return True
 
-    def hold_end(self, released: bool, timed_out: bool = False) -> None:
+    def hold_end(self, released: bool, timed_out: bool = False, write: bool = False) -> None:
         with self._lock:
             self.held -= 1
+            if write:
+                self.held_writes -= 1
             if released:
                 self.released_total += 1
             else:

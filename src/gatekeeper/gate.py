@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from gatekeeper._threads import write_hold_cap
 from gatekeeper.bypass import make_token
 from gatekeeper.decision import (
     Decision,
@@ -50,6 +51,7 @@ in flight, so the runner's drain never waits for a health check or a staff reque
 _GRANT = Verdict(Decision.PASS, "bypass-granted")
 _CAPACITY = Verdict(Decision.REJECT, "capacity")
 _TIMEOUT = Verdict(Decision.REJECT, "hold-timeout")
+_WRITES_BUSY = Verdict(Decision.REJECT, "write-capacity")
 DISCONNECTED = Verdict(Decision.REJECT, "disconnected")
 
 
@@ -84,8 +86,13 @@ class Gate:
         first = self._first_look(snapshot, facts, now)
         if first.decision is not Decision.HOLD:
             return self._finish(first, facts)
-        if not self.watcher.counters.hold_begin(self.options.max_held):
-            return self._finish(_CAPACITY, facts)
+        # A held request holds a thread here: under readonly, writes may take only part
+        # of them, so that reads keep flowing.
+        write_cap = (
+            write_hold_cap(self.options.max_held_writes) if first.reason == "readonly" else None
+        )
+        if not self.watcher.counters.hold_begin(self.options.max_held, write_cap):
+            return self._finish(_CAPACITY if write_cap is None else _WRITES_BUSY, facts)
         verdict = _TIMEOUT
         try:
             while True:
@@ -100,7 +107,7 @@ class Gate:
                     break
                 event.wait(left)
         finally:
-            self._end_hold(verdict)
+            self._end_hold(verdict, write=write_cap is not None)
         return self._finish(verdict, facts, held=True)
 
     # -- async ---------------------------------------------------------------------
@@ -161,9 +168,9 @@ class Gate:
     def _decide(self, snapshot: Snapshot, facts: RequestFacts, now: float) -> Verdict:
         return decide(snapshot.mode, facts, self.options, now, closing=snapshot.closing)
 
-    def _end_hold(self, verdict: Verdict) -> None:
+    def _end_hold(self, verdict: Verdict, write: bool = False) -> None:
         self.watcher.counters.hold_end(
-            released=verdict.decision is Decision.PASS, timed_out=verdict is _TIMEOUT
+            released=verdict.decision is Decision.PASS, timed_out=verdict is _TIMEOUT, write=write
         )
 
     def _finish(self, verdict: Verdict, facts: RequestFacts, *, held: bool = False) -> Outcome:

@@ -61,6 +61,8 @@ class GateOptions:
     prefix: str = "gatekeeper"
     hold_timeout: float = 15.0
     max_held: int = 5000
+    max_held_writes: int | None = None
+    """Writes a WSGI process holds at once under readonly (``None``: auto, see _threads)."""
     poll_interval: float = 1.0
     stale_timeout: float = 10.0
     connect_timeout: float = 1.0
@@ -96,6 +98,11 @@ _PARSERS: dict[str, Parser] = {
     "prefix": lambda name, v: parse_text(name, v, pattern=r"[A-Za-z0-9_.:{}-]{1,100}"),
     "hold_timeout": lambda name, v: parse_number(name, v, low=0.0, high=3600.0, open_low=True),
     "max_held": lambda name, v: int(parse_number(name, v, low=0, high=10**6, integer=True)),
+    "max_held_writes": lambda name, v: (
+        None
+        if isinstance(v, str) and v.strip().lower() == "auto"
+        else int(parse_number(name, v, low=0, high=10**6, integer=True))
+    ),
     "poll_interval": lambda name, v: parse_number(name, v, low=0.05, high=60.0),
     "stale_timeout": lambda name, v: parse_number(name, v, low=0.0, high=86400.0),
     "connect_timeout": lambda name, v: parse_number(name, v, low=0.01, high=30.0),

@@ -31,6 +31,7 @@ TITLES = {
     "readonly": "Read-only during an upgrade",
     "capacity": "Too busy to wait",
     "draining": "Restarting",
+    "write-capacity": "Read-only during an upgrade",
     "unavailable": "Temporarily unavailable",
 }
 

@@ -6,7 +6,7 @@ gunicorn's side, by setting the request's close flag: gunicorn then sends
 ``Connection: close`` and closes the connection after the response. ::
 
     # gunicorn.conf.py
-    from gatekeeper.contrib.gunicorn import pre_request, worker_exit  # noqa: F401
+    from gatekeeper.contrib.gunicorn import post_worker_init, pre_request, worker_exit  # noqa: F401
 
 or, without a configuration file of your own, ``gunicorn -c python:gatekeeper.contrib.gunicorn``.
 Under the ``gthread`` worker this is what makes ``gatekeeper reload`` lose nothing; the
@@ -18,9 +18,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from gatekeeper._threads import set_server_threads
 from gatekeeper.watcher_registry import close_all, keepalive_off
 
-__all__ = ["pre_request", "worker_exit"]
+__all__ = ["post_worker_init", "pre_request", "worker_exit"]
+
+
+def post_worker_init(worker: Any) -> None:
+    """Tell the gate this worker's thread count: under ``readonly`` it holds writes in at
+    most half of them, so that reads keep flowing."""
+    set_server_threads(int(getattr(worker.cfg, "threads", 1) or 1))
 
 
 def pre_request(worker: Any, req: Any) -> None:

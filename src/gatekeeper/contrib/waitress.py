@@ -18,6 +18,7 @@ from waitress.server import BaseWSGIServer
 from waitress.server import create_server as _create_server
 from waitress.task import WSGITask
 
+from gatekeeper._threads import set_server_threads
 from gatekeeper.wsgi import CLOSE_FLAG
 
 __all__ = ["create_server", "serve"]
@@ -39,6 +40,7 @@ class _ClosingChannel(HTTPChannel):  # type: ignore[misc]
 def create_server(application: Any, **kw: Any) -> Any:
     """``waitress.create_server`` whose connections obey the gate's keep-alive switch."""
     server = _create_server(application, **kw)
+    set_server_threads(server.adj.threads)
     if isinstance(server, BaseWSGIServer):
         targets = [server]
     else:  # a MultiSocketServer keeps its per-address servers only in its socket map

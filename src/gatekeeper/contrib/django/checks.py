@@ -63,6 +63,7 @@ CHECKS: dict[str, tuple[str, str]] = {
     "release": ("gatekeeper.E024", "at most 100 characters from A-Z a-z 0-9 . _ : + / @ ~ -"),
     "hostname": ("gatekeeper.E025", "a host name (only the part before the first dot is used)"),
     "drain_health": ("gatekeeper.E026", "true or false"),
+    "max_held_writes": ("gatekeeper.E027", 'a whole number, 0 to 1000000, or "auto"'),
 }
 
 OTHER_ERROR = "gatekeeper.E099"
