@@ -61,8 +61,6 @@ class GateOptions:
     prefix: str = "gatekeeper"
     hold_timeout: float = 15.0
     max_held: int = 5000
-    max_held_writes: int | None = None
-    """Writes a WSGI process holds at once under readonly (``None``: auto, see _threads)."""
     poll_interval: float = 1.0
     stale_timeout: float = 10.0
     connect_timeout: float = 1.0
@@ -89,6 +87,8 @@ class GateOptions:
     """The host this process reports (default: the machine's short host name)."""
     drain_health: bool = False
     """Health paths answer 503 while keep-alive is off for this process (a reload)."""
+    max_held_writes: int | None = None
+    """Writes a WSGI process holds at once under readonly (``None``: auto, see _threads)."""
 
 
 Parser = Callable[[str, object], Any]

@@ -87,6 +87,7 @@ def test_option_without_its_value_is_a_command_error() -> None:
         pytest.param(["maintenance", "--retry-after", "30"], id="maintenance"),
         pytest.param(["open"], id="open"),
         pytest.param(["status", "--json"], id="status"),
+        pytest.param(["reload", "--await-release", "v2", "--", "kill", "-HUP", "42"], id="reload"),
     ],
 )
 def test_operator_commands_pass_straight_through(args: list[str]) -> None:

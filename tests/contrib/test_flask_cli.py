@@ -211,3 +211,26 @@ def test_unreachable_redis_exits_75_through_flask(prefix: str) -> None:
         state_for(app).gate.watcher.close()
     assert result.exit_code == 75  # EX_TEMPFAIL: a deploy script may retry
     assert "cannot reach Redis" in result.output
+
+
+def test_reload_keeps_options_and_restart_command_apart(
+    make_app: Callable[..., Flask], forwarded: list[list[str]], redis_url: str, prefix: str
+) -> None:
+    result = invoke(
+        make_app(), "reload", "--await-release", "abc123", "--host", "web-1", "--",
+        "kill", "-HUP", "42",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert forwarded == [
+        ["--redis-url", redis_url, "--prefix", prefix, "reload", "--await-release", "abc123",
+         "--host", "web-1", "--", "kill", "-HUP", "42"],
+    ]  # fmt: skip
+
+
+def test_reload_without_command_is_a_usage_error(
+    make_app: Callable[..., Flask], forwarded: list[list[str]]
+) -> None:
+    result = invoke(make_app(), "reload", "--close-for", "1")
+    assert result.exit_code == 2
+    assert "give the COMMAND after --" in result.output
+    assert forwarded == []

@@ -4,6 +4,7 @@
 
     flask gatekeeper run-migration                 # flask db upgrade, held, if pending
     flask gatekeeper run-migration --mode readonly -- flask db upgrade
+    flask gatekeeper reload --await-release "$GIT_SHA" -- kill -HUP "$MASTER_PID"
     flask gatekeeper maintenance --message "Back at 14:00" --ttl 3600
     flask gatekeeper open
     flask gatekeeper status [--json]
@@ -127,6 +128,21 @@ def run_migration(ctx: click.Context, args: tuple[str, ...]) -> None:
         if not any(arg == "--if-pending" or arg.startswith("--if-pending=") for arg in args):
             extra = ["--if-pending", check]
     _forward("run-migration", [*args, *extra], command)
+
+
+@gatekeeper_group.command("reload", cls=_SplitCommand, context_settings=_PASS_THROUGH)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def reload_command(ctx: click.Context, args: tuple[str, ...]) -> None:
+    """Run COMMAND (after --), a restart, with keep-alive off on the gates first.
+
+    Accepts every option of `gatekeeper reload` (--close-for, --await-release, --timeout,
+    --host, --ttl, --json).
+    """
+    command: list[str] = list(ctx.meta.get(_COMMAND_KEY, []))
+    if not command:
+        raise click.UsageError("give the COMMAND after --, e.g. -- kill -HUP <master pid>")
+    _forward("reload", args, command)
 
 
 def _operator_command(name: str, summary: str) -> click.Command:

@@ -3,6 +3,7 @@
 ::
 
     python manage.py gatekeeper run-migration [--max-hold 30] [migrate arguments]
+    python manage.py gatekeeper reload [--await-release R] -- kill -HUP <master pid>
     python manage.py gatekeeper hold|readonly|maintenance [--ttl S] [--message TEXT]
     python manage.py gatekeeper open
     python manage.py gatekeeper status [--json]
@@ -88,7 +89,7 @@ def build_argv(
     ``[sys.executable, "/srv/app/manage.py"]``."""
     if not args:
         raise CommandError(
-            "give a subcommand: run-migration, hold, readonly, maintenance, open or status"
+            "give a subcommand: run-migration, reload, hold, readonly, maintenance, open or status"
         )
     base = ["--redis-url", redis_url, "--prefix", prefix]
     command, rest = args[0], list(args[1:])
@@ -137,7 +138,7 @@ class Command(BaseCommand):
             "args",
             nargs=argparse.REMAINDER,
             metavar="SUBCOMMAND ...",
-            help="run-migration, hold, readonly, maintenance, open or status",
+            help="run-migration, reload, hold, readonly, maintenance, open or status",
         )
 
     def handle(self, *args: str, **options: Any) -> None:
