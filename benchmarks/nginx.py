@@ -49,10 +49,7 @@ def find_nginx(binary: str | None = None) -> str:
     """The nginx binary to run; a clear error (never a skip) when there is none."""
     found = binary or shutil.which("nginx") or DEFAULT_BINARY
     if not os.access(found, os.X_OK):
-        raise RuntimeError(
-            f"nginx not found ({found}): install it (Debian: apt-get install nginx-light "
-            "or nginx)"
-        )
+        raise RuntimeError(f"nginx not found ({found}): install it (Debian: apt-get install nginx)")
     return found
 
 

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Set up (scripts/setup.sh, plus Debian's chromium for tests/browser) and run every check:
+# Set up (scripts/setup.sh, plus Debian's chromium for tests/browser, nginx and wrk for the
+# reload tests) and run every check:
 # ruff, mypy and the whole pytest suite, against a real redis-server.
 # Usage: scripts/test.sh [pytest args...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh chromium:chromium  # tests/browser needs a real browser
+# tests/browser needs a real browser; tests/e2e/test_code_deploys.py a real nginx and wrk
+scripts/setup.sh chromium:chromium nginx:nginx wrk:wrk
 .venv/bin/ruff check src tests examples benchmarks
 .venv/bin/ruff format --check src tests examples benchmarks
 .venv/bin/mypy
