@@ -42,16 +42,26 @@ from gatekeeper.testing import free_port
 
 __all__ = ["SERVERS", "Outcome", "Scenario", "run_scenario"]
 
-ServerKind = Literal["gunicorn-gthread", "gunicorn-sync", "uvicorn", "granian"]
+ServerKind = Literal[
+    "gunicorn-gthread", "gunicorn-sync", "gunicorn-uvicorn", "uvicorn", "hypercorn", "granian"
+]
 WORKERS = 2
 WSGI, ASGI = "tests.apps.journal:wsgi_app", "tests.apps.journal:asgi_app"
 
 
+_GUNICORN_WORKER = {
+    "gunicorn-gthread": ["--worker-class", "gthread", "--threads", "8"],
+    "gunicorn-sync": [],
+    "gunicorn-uvicorn": ["--worker-class", "uvicorn.workers.UvicornWorker"],
+}
+
+
 def _argv(kind: ServerKind, port: int) -> list[str]:
     if kind.startswith("gunicorn"):
-        worker = ["--worker-class", "gthread", "--threads", "8"] if kind.endswith("gthread") else []
+        worker = _GUNICORN_WORKER[kind]
         return [
-            str(BIN / "gunicorn"), WSGI, "--bind", f"127.0.0.1:{port}",
+            str(BIN / "gunicorn"), ASGI if kind == "gunicorn-uvicorn" else WSGI,
+            "--bind", f"127.0.0.1:{port}",
             "--workers", str(WORKERS), *worker, "--log-level", "warning",
             "-c", "python:gatekeeper.contrib.gunicorn",
         ]  # fmt: skip
@@ -61,13 +71,20 @@ def _argv(kind: ServerKind, port: int) -> list[str]:
             "--workers", str(WORKERS), "--timeout-graceful-shutdown", "10",
             "--log-level", "warning",
         ]  # fmt: skip
+    if kind == "hypercorn":
+        return [
+            str(BIN / "hypercorn"), ASGI, "--bind", f"127.0.0.1:{port}",
+            "--workers", str(WORKERS),
+        ]  # fmt: skip
     return [
         str(BIN / "granian"), "--interface", "asgi", "--host", "127.0.0.1", "--port", str(port),
         "--workers", str(WORKERS), "--log-level", "warning", ASGI,
     ]  # fmt: skip
 
 
-SERVERS: tuple[ServerKind, ...] = ("gunicorn-gthread", "gunicorn-sync", "uvicorn", "granian")
+SERVERS: tuple[ServerKind, ...] = (
+    "gunicorn-gthread", "gunicorn-sync", "gunicorn-uvicorn", "uvicorn", "hypercorn", "granian"
+)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -115,7 +115,9 @@ def test_read_status_of_an_absent_state_is_absent_and_open(r: redis.Redis, keys:
         "ttl": None,
         "info": {},
         "lock": None,
+        "keepalive": None,
         "processes": [],
+        "groups": [],
     }
 
 
