@@ -6,8 +6,9 @@ table per section and every target of the issue with met / missed, and writes
 
 Sections: ``open`` (1. open-path overhead), ``release`` (2. release latency, with 4.
 memory), ``memory`` (only the 1,000 / 10,000 held rounds of ``release``),
-``propagation`` (3.), ``runner`` (5.); ``profile`` (py-spy, opt-in) is not in the
-default set.
+``propagation`` (3.), ``runner`` (5.); ``profile`` (py-spy) and ``reload`` (socket
+errors and non-2xx per graceful reload, per server, direct and through nginx: about 20
+minutes, also ``python -m benchmarks.reload``) are opt-in.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from benchmarks import multiproc, open_path, profiling, propagation, release, runner
+from benchmarks import multiproc, open_path, profiling, propagation, release, reload, runner
 from benchmarks.config import FULL, QUICK, Context
 from benchmarks.holders import RELEASE_VIA
 from benchmarks.load import load_tool
@@ -36,7 +37,7 @@ from benchmarks.targets import judge
 from gatekeeper.testing import RedisServer, RedisServerMissing
 
 DEFAULT = ("open", "release", "propagation", "runner")
-CHOICES = (*DEFAULT, "memory", "profile")
+CHOICES = (*DEFAULT, "memory", "profile", "reload")
 OUT = Path(__file__).resolve().parent / "results"
 
 
@@ -78,6 +79,8 @@ def plan(ctx: Context, names: tuple[str, ...]) -> list[tuple[str, Callable[[], A
         steps.append(("runner", lambda: runner.run(ctx)))
     if "profile" in names:
         steps.append(("profile", lambda: profiling.run(ctx)))
+    if "reload" in names:
+        steps.append(("reload", lambda: reload.run(ctx)))
     return steps
 
 

@@ -33,6 +33,7 @@ from typing import Any, Literal
 import redis
 
 from benchmarks import openloop
+from benchmarks.config import Context
 from benchmarks.nginx import Nginx
 from benchmarks.servers import BIN, ROOT, Server
 from benchmarks.wrk import WrkResult, parse_wrk_output, start_wrk
@@ -82,6 +83,9 @@ def _argv(kind: ServerKind, port: int) -> list[str]:
     ]  # fmt: skip
 
 
+RECOMMENDED = "max_fails=0"
+"""The README's upstream server parameters (see "Behind nginx, several hosts")."""
+
 SERVERS: tuple[ServerKind, ...] = (
     "gunicorn-gthread", "gunicorn-sync", "gunicorn-uvicorn", "uvicorn", "hypercorn", "granian"
 )  # fmt: skip
@@ -102,7 +106,8 @@ class Scenario:
     @property
     def label(self) -> str:
         how = "gatekeeper reload" if self.gated else "kill -HUP"
-        return f"{self.server} {self.via} {self.load} ({how})"
+        via = f"nginx {self.nginx_server_params}".strip() if self.via == "nginx" else "direct"
+        return f"{self.server} | {via} | {self.load} | {how}"
 
 
 @dataclass
@@ -300,15 +305,35 @@ def _count_openloop(outcome: Outcome, result: openloop.Result, journal: Path) ->
 
 
 def matrix(rounds: int = 3) -> list[Scenario]:
-    """The README's table: every server, direct and through nginx, with and without."""
+    """The README's table: every server direct, with and without; through nginx, without
+    (nginx as Debian ships it) and with, both with its defaults and as recommended."""
     scenarios: list[Scenario] = []
     for server in SERVERS:
-        for via in ("direct", "nginx"):
-            for gated in (False, True):
-                scenarios.append(Scenario(server, via, gated, "wrk", rounds))
-    for gated in (False, True):
-        scenarios.append(Scenario("uvicorn", "nginx", gated, "openloop", rounds))
+        scenarios += [
+            Scenario(server, "direct", False, "wrk", rounds),
+            Scenario(server, "direct", True, "wrk", rounds),
+            Scenario(server, "nginx", False, "wrk", rounds),
+            Scenario(server, "nginx", True, "wrk", rounds),
+            Scenario(server, "nginx", True, "wrk", rounds, nginx_server_params=RECOMMENDED),
+        ]
+    scenarios += [
+        Scenario("uvicorn", "nginx", False, "openloop", rounds),
+        Scenario("uvicorn", "nginx", True, "openloop", rounds, nginx_server_params=RECOMMENDED),
+        Scenario("gunicorn-gthread", "nginx", True, "openloop", rounds,
+                 nginx_server_params=RECOMMENDED),
+    ]  # fmt: skip
     return scenarios
+
+
+def run(ctx: Context) -> list[dict[str, Any]]:
+    """The ``reload`` section of ``python -m benchmarks`` (opt-in: about 20 minutes)."""
+    rounds = 1 if ctx.settings.name == "quick" else 3
+    results = []
+    for scenario in matrix(rounds):
+        outcome = run_scenario(scenario, ctx.redis_server.url, ctx.prefix("reload"))
+        ctx.log(_row(scenario, outcome))
+        results.append(outcome.as_dict())
+    return results
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,13 +11,13 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from benchmarks.reload import Outcome, Scenario, run_scenario
+from benchmarks.reload import RECOMMENDED, Outcome, Scenario, run_scenario
 
 pytestmark = pytest.mark.slow
 
 _prefixes = itertools.count()
 
-RECOMMENDED_NGINX = "max_fails=0"
+RECOMMENDED_NGINX = RECOMMENDED
 """What the README recommends for the upstream servers (see "Deploying code")."""
 
 
