@@ -102,12 +102,15 @@ class Scenario:
     nginx_server_params: str = ""
     close_for: float | None = None
     """``--close-for`` (``None``: the command's default)."""
+    wrk_method: Literal["GET", "POST"] = "GET"
+    """POST: nginx retries no POST on another upstream once it was sent, unlike a GET."""
 
     @property
     def label(self) -> str:
         how = "gatekeeper reload" if self.gated else "kill -HUP"
         via = f"nginx {self.nginx_server_params}".strip() if self.via == "nginx" else "direct"
-        return f"{self.server} | {via} | {self.load} | {how}"
+        load = f"wrk {self.wrk_method}" if self.load == "wrk" else "open loop"
+        return f"{self.server} | {via} | {load} | {how}"
 
 
 @dataclass
@@ -239,7 +242,10 @@ def run_scenario(scenario: Scenario, redis_url: str, prefix: str) -> Outcome:
             stack.enter_context(proxy)
             url = proxy.url
         if scenario.load == "wrk":
-            wrk = start_wrk(url + "/", 3600, threads=2, connections=32, latency=False)
+            script = _post_script(stack) if scenario.wrk_method == "POST" else None
+            wrk = start_wrk(
+                url + "/", 3600, threads=2, connections=32, latency=False, script=script
+            )
             stack.callback(_interrupt, wrk.process)
         else:
             run_id = f"r{os.getpid()}{time.monotonic_ns() % 10**6}"
@@ -263,6 +269,17 @@ def run_scenario(scenario: Scenario, redis_url: str, prefix: str) -> Outcome:
         if proxy is not None:
             outcome.nginx_502 = proxy.access_statuses().get(502, 0)
     return outcome
+
+
+def _post_script(stack: ExitStack) -> str:
+    fd, path = tempfile.mkstemp(prefix="gk-wrk-", suffix=".lua")
+    with os.fdopen(fd, "w") as script:
+        script.write(
+            'wrk.method = "POST"\nwrk.body = "{}"\n'
+            'wrk.headers["Content-Type"] = "application/json"\n'
+        )
+    stack.callback(os.unlink, path)
+    return path
 
 
 def _interrupt(process: subprocess.Popen[str]) -> WrkResult:
@@ -314,8 +331,14 @@ def matrix(rounds: int = 3) -> list[Scenario]:
             Scenario(server, "direct", True, "wrk", rounds),
             Scenario(server, "nginx", False, "wrk", rounds),
             Scenario(server, "nginx", True, "wrk", rounds),
+            Scenario(server, "nginx", False, "wrk", rounds, nginx_server_params=RECOMMENDED),
             Scenario(server, "nginx", True, "wrk", rounds, nginx_server_params=RECOMMENDED),
         ]
+    for gated in (False, True):
+        scenarios.append(
+            Scenario("uvicorn", "nginx", gated, "wrk", rounds, nginx_server_params=RECOMMENDED,
+                     wrk_method="POST")
+        )  # fmt: skip
     scenarios += [
         Scenario("uvicorn", "nginx", False, "openloop", rounds),
         Scenario("uvicorn", "nginx", True, "openloop", rounds, nginx_server_params=RECOMMENDED),
