@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import redis
 from benchmarks import openloop
+from benchmarks.reload import with_timeout_get
 
 from gatekeeper.keys import Keys
 from gatekeeper.registry import read_processes
@@ -61,9 +62,16 @@ def test_readonly_under_gthread_reads_answered_within_1s(
     try:
         with _gthread(redis_url, prefix, journal, env) as server:
             run = openloop.start(server.url + "/", 200, 30, path_read="/read", path_write="/write")
-            # Steady traffic first, until both workers report in.
+            # Steady traffic first, until both workers report in. A worker starts its
+            # watcher on its first request, and the generator's few kept-alive
+            # connections may all sit on one worker: fresh connections reach the other.
             client = redis.Redis.from_url(redis_url)
-            wait_for(lambda: len(read_processes(client, Keys(prefix))) == 2, timeout=10)
+
+            def both_report() -> bool:
+                with_timeout_get(server.port)
+                return len(read_processes(client, Keys(prefix))) == 2
+
+            wait_for(both_report, timeout=10)
             client.close()
             time.sleep(0.5)
             migration = _migrate(redis_url, prefix)
