@@ -17,6 +17,7 @@ every POST answered 2xx must be in the journal exactly once.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -25,7 +26,8 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from contextlib import ExitStack
+from collections.abc import Callable
+from contextlib import ExitStack, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -35,7 +37,7 @@ import redis
 from benchmarks import openloop
 from benchmarks.config import Context
 from benchmarks.nginx import Nginx
-from benchmarks.servers import BIN, ROOT, Server
+from benchmarks.servers import BIN, ROOT, Server, http_get
 from benchmarks.wrk import WrkResult, parse_wrk_output, start_wrk
 from gatekeeper.keys import Keys
 from gatekeeper.registry import read_processes
@@ -173,11 +175,11 @@ class _Hosts:
             found.setdefault(str(report.get("host")), []).append(str(report["id"]))
         return found
 
-    def _wait(self, done: Any, timeout: float) -> None:
+    def _wait(self, done: Callable[[dict[str, list[str]]], bool], timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for server in self.servers.values():
-                with_timeout_get(server.port)
+                touch(server.port)
             if done(self.live()):
                 return
             time.sleep(0.05)
@@ -214,18 +216,10 @@ class _Hosts:
         return round(time.monotonic() - began, 2)
 
 
-def with_timeout_get(port: int) -> None:
+def touch(port: int) -> None:
     """One request on a fresh connection, so a worker that has not served yet reports."""
-    import http.client
-
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-    try:
-        connection.request("GET", "/healthz")
-        connection.getresponse().read()
-    except OSError:
-        pass
-    finally:
-        connection.close()
+    with suppress(OSError, http.client.HTTPException):
+        http_get(port, "/healthz")
 
 
 def run_scenario(scenario: Scenario, redis_url: str, prefix: str) -> Outcome:

@@ -118,8 +118,8 @@ def group_processes(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
     groups: dict[tuple[str, str], list[str]] = {}
     for report in reports:
         proc_id = str(report["id"])
-        host = str(report.get("host") or process_host(proc_id))
-        groups.setdefault((host, str(report.get("release", ""))), []).append(proc_id)
+        key = (process_host(proc_id), str(report.get("release", "")))
+        groups.setdefault(key, []).append(proc_id)
     return [
         {"host": host, "release": release, "ids": ids}
         for (host, release), ids in sorted(groups.items())

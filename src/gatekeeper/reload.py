@@ -33,10 +33,10 @@ from gatekeeper.keys import Keys
 from gatekeeper.progress import Progress
 from gatekeeper.registry import process_host, read_processes
 from gatekeeper.reload_options import DEFAULT_CLOSE_FOR, ReloadOptions, ReloadResult
+from gatekeeper.runner import EXIT_UNPROTECTED
 
 __all__ = ["DEFAULT_CLOSE_FOR", "ReloadOptions", "ReloadResult", "reload"]
 
-EXIT_UNPROTECTED = 3
 Report = dict[str, Any]
 
 
@@ -49,7 +49,7 @@ def reload(
 
 
 def _host(report: Report) -> str:
-    return str(report.get("host") or process_host(str(report["id"])))
+    return process_host(str(report["id"]))
 
 
 class _Reload:

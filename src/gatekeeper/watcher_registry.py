@@ -12,6 +12,8 @@ from gatekeeper.watcher import StateWatcher
 __all__ = ["close_all", "forget", "keepalive_off", "watcher_for"]
 
 _watchers: dict[tuple[object, ...], StateWatcher] = {}
+_every: tuple[StateWatcher, ...] = ()
+"""``_watchers``' values, replaced whole under ``_lock``: read per request, never copied."""
 _lock = threading.Lock()
 
 
@@ -31,6 +33,7 @@ def watcher_for(options: GateOptions) -> StateWatcher:
         watcher = _watchers.get(key)
         if watcher is None:
             watcher = _watchers[key] = StateWatcher(options, on_close=forget)
+            _refresh_every()
         return watcher
 
 
@@ -40,12 +43,18 @@ def forget(watcher: StateWatcher) -> None:
         for key, known in list(_watchers.items()):
             if known is watcher:
                 del _watchers[key]
+        _refresh_every()
+
+
+def _refresh_every() -> None:
+    global _every
+    _every = tuple(_watchers.values())
 
 
 def keepalive_off() -> bool:
     """Whether keep-alive is off for this process now: the server hooks of
     ``gatekeeper.contrib`` ask this for every request, so it reads attributes only."""
-    for watcher in list(_watchers.values()):
+    for watcher in _every:
         snapshot = watcher.snapshot
         if snapshot is not None and snapshot.closing:
             return True
@@ -55,7 +64,7 @@ def keepalive_off() -> bool:
 def close_all() -> None:
     """Stop every watcher of this process and withdraw its report, so that a reload sees
     an exiting process leave at once rather than when its report expires."""
-    for watcher in list(_watchers.values()):
+    for watcher in _every:
         watcher.close()
 
 

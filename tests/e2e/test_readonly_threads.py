@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import redis
 from benchmarks import openloop
-from benchmarks.reload import with_timeout_get
+from benchmarks.reload import touch
 
 from gatekeeper.keys import Keys
 from gatekeeper.registry import read_processes
@@ -68,7 +68,7 @@ def test_readonly_under_gthread_reads_answered_within_1s(
             client = redis.Redis.from_url(redis_url)
 
             def both_report() -> bool:
-                with_timeout_get(server.port)
+                touch(server.port)
                 return len(read_processes(client, Keys(prefix))) == 2
 
             wait_for(both_report, timeout=10)
