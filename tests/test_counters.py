@@ -53,4 +53,5 @@ def test_hold_cap_refuses_past_max_held() -> None:
         "released_total": 1,
         "rejected_total": 1,
         "timed_out_total": 1,
+        "handed_off_total": 0,
     }

@@ -114,27 +114,35 @@ def test_bytes_client_reads_the_same_reports(redis_url: str, keys: Keys) -> None
 def test_tally_takes_each_process_totals_with_missing_counts_as_zero() -> None:
     reports: list[dict[str, object]] = [
         {"id": "a", "held_total": 3, "released_total": 2, "rejected_total": 1, "held": 1},
-        {"id": "b", "held_total": "4"},
+        {"id": "b", "held_total": "4", "handed_off_total": "2"},
     ]
     assert tally(reports) == {
-        "a": {"held_total": 3, "released_total": 2, "rejected_total": 1},
-        "b": {"held_total": 4, "released_total": 0, "rejected_total": 0},
+        "a": {"held_total": 3, "released_total": 2, "rejected_total": 1, "handed_off_total": 0},
+        "b": {"held_total": 4, "released_total": 0, "rejected_total": 0, "handed_off_total": 2},
     }
 
 
-def counts(held: int, released: int, rejected: int) -> dict[str, int]:
-    return {"held_total": held, "released_total": released, "rejected_total": rejected}
+def counts(held: int, released: int, rejected: int, handed_off: int = 0) -> dict[str, int]:
+    return {
+        "held_total": held,
+        "released_total": released,
+        "rejected_total": rejected,
+        "handed_off_total": handed_off,
+    }
 
 
 def test_tally_difference_sums_changes_over_every_process() -> None:
     before = {"stayed": counts(10, 8, 1), "vanished": counts(5, 5, 0)}
-    after = {"stayed": counts(14, 11, 2), "appeared": counts(3, 1, 1)}
-    # stayed: +4/+3/+1; appeared counts from zero; vanished counts with what it last
+    after = {"stayed": counts(14, 11, 2, 1), "appeared": counts(3, 1, 1, 1)}
+    # stayed: +4/+3/+1/+1; appeared counts from zero; vanished counts with what it last
     # reported, so it adds nothing.
-    assert tally_difference(before, after) == {"held": 7, "released": 4, "rejected": 2}
+    assert tally_difference(before, after) == {
+        "held": 7, "released": 4, "rejected": 2, "handed_off": 2
+    }  # fmt: skip
 
 
 def test_tally_difference_of_nothing_is_zero() -> None:
-    assert tally_difference({}, {}) == {"held": 0, "released": 0, "rejected": 0}
-    same = {"p": counts(2, 1, 1)}
-    assert tally_difference(same, same) == {"held": 0, "released": 0, "rejected": 0}
+    nothing = {"held": 0, "released": 0, "rejected": 0, "handed_off": 0}
+    assert tally_difference({}, {}) == nothing
+    same = {"p": counts(2, 1, 1, 1)}
+    assert tally_difference(same, same) == nothing

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+from urllib.parse import quote
 
-from gatekeeper.decision import RequestFacts
+from gatekeeper.decision import HANDOFF, RequestFacts
 from gatekeeper.gate import Gate, Outcome
 from gatekeeper.modes import SAFE_METHODS, Mode
 from gatekeeper.options import GateOptions, build_options
@@ -30,6 +31,9 @@ from gatekeeper.responses import Reply
 from gatekeeper.watcher import StateWatcher
 
 __all__ = ["ASGIMiddleware", "facts_from_scope"]
+
+_PATH_SAFE = "/!$&'()*+,;=:@"
+_DISCARD_LIMIT = 1 << 20
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -50,15 +54,19 @@ def facts_from_scope(scope: Scope, options: GateOptions) -> RequestFacts:
         if bucket is not None:
             bucket.append(value.decode("latin-1"))
     client = scope.get("client")
+    path = scope.get("path") or "/"
+    raw_path = scope.get("raw_path") or quote(path, safe=_PATH_SAFE).encode("ascii")
+    query = scope.get("query_string") or b""
     return RequestFacts(
         method=scope.get("method", "GET"),
-        path=scope.get("path") or "/",
+        path=path,
         peer=client[0] if client else None,
         forwarded_for=",".join(wanted[b"x-forwarded-for"]) or None,
         bypass_header=next(iter(wanted[options.bypass_header.lower().encode("latin-1")]), None),
         cookie="; ".join(wanted[b"cookie"]) or None,
         accept=",".join(wanted[b"accept"]) or None,
         secure=scope.get("scheme") in ("https", "wss"),
+        target=raw_path + b"?" + query if query else raw_path,
     )
 
 
@@ -111,6 +119,12 @@ class ASGIMiddleware:
         if read_ahead.gone:
             return  # the client left while held: nothing to answer, nothing to run
         if outcome.reply is not None:
+            if outcome.verdict is HANDOFF:
+                # Read what is left of the body first: closing a connection with unread
+                # bytes makes the kernel reset it, and the client may lose the redirect.
+                await _discard_body(read_ahead.receive)
+                await _send_reply(outcome.reply, send, close=True)
+                return
             await _send_reply(outcome.reply, send)
         elif outcome.counted:
             await self._call_app(scope, read_ahead.receive, send)
@@ -129,13 +143,17 @@ class ASGIMiddleware:
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         # Long-lived connections are never counted in flight: a drain would wait forever.
         snapshot = self._watcher.snapshot or await self._watcher.wait_ready_async()
-        if snapshot.mode is not Mode.OPEN:
+        if snapshot.mode is not Mode.OPEN or snapshot.handoff:
             outcome: Outcome = await self.gate.screen_async(
                 facts_from_scope(scope, self.gate.options)
             )
             if outcome.reply is not None:
                 await receive()  # websocket.connect
-                if "websocket.http.response" in (scope.get("extensions") or {}):
+                if outcome.verdict is HANDOFF:
+                    # 1012 "service restart": clients reconnect, and a new process takes it.
+                    await send({"type": "websocket.accept"})
+                    await send({"type": "websocket.close", "code": 1012, "reason": "restart"})
+                elif "websocket.http.response" in (scope.get("extensions") or {}):
                     await _send_reply(outcome.reply, send, prefix="websocket.http.response")
                 else:
                     await send({"type": "websocket.close", "code": 1013})
@@ -168,9 +186,23 @@ class _ClosingSend:
         await self._send(message)
 
 
-async def _send_reply(reply: Reply, send: Send, prefix: str = "http.response") -> None:
+async def _discard_body(receive: Receive) -> None:
+    """Read a request's body to its end (up to 1 MiB, then give up) without keeping it."""
+    size = 0
+    while size <= _DISCARD_LIMIT:
+        message = await receive()
+        if message["type"] != "http.request" or not message.get("more_body"):
+            return
+        size += len(message.get("body", b""))
+
+
+async def _send_reply(
+    reply: Reply, send: Send, prefix: str = "http.response", *, close: bool = False
+) -> None:
     headers = [
         (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in reply.headers
     ]
+    if close:
+        headers.append((b"connection", b"close"))
     await send({"type": f"{prefix}.start", "status": reply.status, "headers": headers})
     await send({"type": f"{prefix}.body", "body": reply.body})

@@ -29,6 +29,7 @@ class Counters:
         "_lock",
         "_writes_entered",
         "_writes_left",
+        "handed_off_total",
         "held",
         "held_total",
         "held_writes",
@@ -49,6 +50,7 @@ class Counters:
         self.released_total = 0
         self.rejected_total = 0
         self.timed_out_total = 0
+        self.handed_off_total = 0
 
     def enter(self, write: bool) -> None:
         next(self._entered)
@@ -86,13 +88,17 @@ class Counters:
             self.held_total += 1
             return True
 
-    def hold_end(self, released: bool, timed_out: bool = False, write: bool = False) -> None:
+    def hold_end(
+        self, released: bool, timed_out: bool = False, write: bool = False, handed_off: bool = False
+    ) -> None:
         with self._lock:
             self.held -= 1
             if write:
                 self.held_writes -= 1
             if released:
                 self.released_total += 1
+            elif handed_off:
+                self.handed_off_total += 1
             else:
                 self.rejected_total += 1
             if timed_out:
@@ -101,6 +107,10 @@ class Counters:
     def rejected(self) -> None:
         with self._lock:
             self.rejected_total += 1
+
+    def handed_off(self) -> None:
+        with self._lock:
+            self.handed_off_total += 1
 
     def drained(self, mode: Mode) -> bool:
         """Whether no request that ``mode`` would stop is still inside the app.
@@ -120,6 +130,7 @@ class Counters:
             "released_total": self.released_total,
             "rejected_total": self.rejected_total,
             "timed_out_total": self.timed_out_total,
+            "handed_off_total": self.handed_off_total,
         }
 
 

@@ -3,8 +3,9 @@
 This module is pure: no clock, no Redis, no ``environ`` or ``scope``. The WSGI and ASGI
 adapters extract a :class:`RequestFacts` and act on the :class:`Verdict`.
 
-Order, first match wins: the health paths of a draining process (``drain_health``); open
-mode; health and exempt paths; the bypass header or cookie; exempt client networks; then
+Order, first match wins: the health paths of a draining process (``drain_health``); a
+handoff (every request but health and exempt paths and ``OPTIONS``); open mode; health
+and exempt paths; the bypass header or cookie; exempt client networks; then
 the mode (``maintenance`` rejects, ``hold`` holds, ``readonly`` passes safe methods and
 holds or rejects the rest).
 """
@@ -23,6 +24,7 @@ from gatekeeper.networks import client_address, in_networks
 from gatekeeper.options import GateOptions
 
 __all__ = [
+    "HANDOFF",
     "Decision",
     "RequestFacts",
     "Verdict",
@@ -56,9 +58,14 @@ class RequestFacts:
     cookie: str | None = None
     accept: str | None = None
     secure: bool = False
+    target: bytes = b""
+    """The request target as sent (path and query, percent-encoded): what a handoff's
+    redirect points at, once made safe (``responses.redirect_location``)."""
 
 
 PASS_OPEN = Verdict(Decision.PASS, "open")
+HANDOFF = Verdict(Decision.REJECT, "handoff")
+"""Answered with a redirect (or, for API clients, a 503) that another release takes."""
 
 
 def path_matches(path: str, prefixes: tuple[str, ...]) -> bool:
@@ -102,16 +109,36 @@ def _bypassed(request: RequestFacts, options: GateOptions, now: float) -> bool:
 
 
 def decide(
-    mode: Mode, request: RequestFacts, options: GateOptions, now: float, *, closing: bool = False
+    mode: Mode,
+    request: RequestFacts,
+    options: GateOptions,
+    now: float,
+    *,
+    closing: bool = False,
+    handoff: bool = False,
 ) -> Verdict:
     """The verdict for one request in one mode (see the module docstring for the order).
 
     ``closing``: keep-alive is off for this process (a reload is coming); with
     ``drain_health`` its health paths then answer 503, so that load balancers with active
     checks take the host out of rotation first.
+
+    ``handoff``: a newer release takes this process's requests. Health checks still
+    reach the process (it is alive until its server retires it), exempt paths are by
+    definition safe on any code, and ``OPTIONS`` passes because browsers fail a CORS
+    preflight that is redirected.
     """
     if closing and options.drain_health and path_matches(request.path, options.health_paths):
         return Verdict(Decision.REJECT, "draining")
+    if (
+        handoff
+        and request.method.upper() != "OPTIONS"
+        and not (
+            path_matches(request.path, options.health_paths)
+            or path_matches(request.path, options.exempt_paths)
+        )
+    ):
+        return HANDOFF
     if mode is Mode.OPEN:
         return PASS_OPEN
     if path_matches(request.path, options.health_paths):

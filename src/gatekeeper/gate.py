@@ -17,6 +17,7 @@ from typing import Protocol
 from gatekeeper._threads import write_hold_cap
 from gatekeeper.bypass import make_token
 from gatekeeper.decision import (
+    HANDOFF,
     Decision,
     RequestFacts,
     Verdict,
@@ -24,6 +25,7 @@ from gatekeeper.decision import (
     hold_deadline,
     is_bypass_visit,
 )
+from gatekeeper.handoff import handoff_reply
 from gatekeeper.modes import Mode
 from gatekeeper.options import GateOptions, build_options
 from gatekeeper.responses import Reply, bypass_granted, unavailable
@@ -84,7 +86,8 @@ class Gate:
         now = time.time()
         snapshot = self.watcher.snapshot or self.watcher.wait_ready()
         first = self._first_look(snapshot, facts, now)
-        if first.decision is not Decision.HOLD:
+        paced_until = self._paced_until(first, now)
+        if first.decision is not Decision.HOLD and paced_until is None:
             return self._finish(first, facts)
         # A held request holds a thread here: under readonly, writes may take only part
         # of them, so that reads keep flowing.
@@ -92,18 +95,15 @@ class Gate:
             write_hold_cap(self.options.max_held_writes) if first.reason == "readonly" else None
         )
         if not self.watcher.counters.hold_begin(self.options.max_held, write_cap):
-            return self._finish(_CAPACITY if write_cap is None else _WRITES_BUSY, facts)
+            busy = HANDOFF if first is HANDOFF else _CAPACITY if write_cap is None else _WRITES_BUSY
+            return self._finish(busy, facts)
         verdict = _TIMEOUT
         try:
             while True:
                 event = self.watcher.signal.event
                 snapshot = self.watcher.snapshot or snapshot
-                verdict = self._decide(snapshot, facts, time.time())
-                if verdict.decision is not Decision.HOLD:
-                    break
-                left = hold_deadline(now, snapshot.hold_until, self.options) - time.time()
+                verdict, left = self._step(snapshot, facts, now, paced_until)
                 if left <= 0:
-                    verdict = _TIMEOUT
                     break
                 event.wait(left)
         finally:
@@ -123,10 +123,11 @@ class Gate:
         now = time.time()
         snapshot = self.watcher.snapshot or await self.watcher.wait_ready_async()
         first = self._first_look(snapshot, facts, now)
-        if first.decision is not Decision.HOLD:
+        paced_until = self._paced_until(first, now)
+        if first.decision is not Decision.HOLD and paced_until is None:
             return self._finish(first, facts)
         if not self.watcher.counters.hold_begin(self.options.max_held):
-            return self._finish(_CAPACITY, facts)
+            return self._finish(HANDOFF if first is HANDOFF else _CAPACITY, facts)
         loop = asyncio.get_running_loop()
         signal = self.watcher.loop_signal()
         parked: list[asyncio.Future[None] | None] = [None]
@@ -136,12 +137,8 @@ class Gate:
         try:
             while True:
                 snapshot = self.watcher.snapshot or snapshot
-                verdict = self._decide(snapshot, facts, time.time())
-                if verdict.decision is not Decision.HOLD:
-                    break
-                left = hold_deadline(now, snapshot.hold_until, self.options) - time.time()
+                verdict, left = self._step(snapshot, facts, now, paced_until)
                 if left <= 0:
-                    verdict = _TIMEOUT
                     break
                 if watch is not None and watch.gone:
                     verdict = DISCONNECTED
@@ -166,11 +163,42 @@ class Gate:
         return self._decide(snapshot, facts, now)
 
     def _decide(self, snapshot: Snapshot, facts: RequestFacts, now: float) -> Verdict:
-        return decide(snapshot.mode, facts, self.options, now, closing=snapshot.closing)
+        return decide(
+            snapshot.mode, facts, self.options, now,
+            closing=snapshot.closing, handoff=snapshot.handoff,
+        )  # fmt: skip
+
+    def _paced_until(self, first: Verdict, now: float) -> float | None:
+        """When a request handed off on arrival gets its redirect (``handoff_delay``).
+
+        Requests held before the handoff began are redirected at once: the new release
+        is up by then. One that arrives at an old process afterwards finds it still
+        accepting (a rolling restart), and its redirect may land on it again: waiting
+        a little first bounds how often, with the old process retired meanwhile.
+        """
+        if first is not HANDOFF or self.options.handoff_delay <= 0:
+            return None
+        return now + self.options.handoff_delay
+
+    def _step(
+        self, snapshot: Snapshot, facts: RequestFacts, started: float, paced_until: float | None
+    ) -> tuple[Verdict, float]:
+        """The verdict now, and how long to wait for another (``<= 0``: act on this one)."""
+        now = time.time()
+        verdict = self._decide(snapshot, facts, now)
+        if verdict is HANDOFF:
+            return verdict, (paced_until - now) if paced_until is not None else 0.0
+        if verdict.decision is not Decision.HOLD:
+            return verdict, 0.0
+        left = hold_deadline(started, snapshot.hold_until, self.options) - now
+        return (verdict, left) if left > 0 else (_TIMEOUT, 0.0)
 
     def _end_hold(self, verdict: Verdict, write: bool = False) -> None:
         self.watcher.counters.hold_end(
-            released=verdict.decision is Decision.PASS, timed_out=verdict is _TIMEOUT, write=write
+            released=verdict.decision is Decision.PASS,
+            timed_out=verdict is _TIMEOUT,
+            write=write,
+            handed_off=verdict is HANDOFF,
         )
 
     def _finish(self, verdict: Verdict, facts: RequestFacts, *, held: bool = False) -> Outcome:
@@ -180,6 +208,13 @@ class Gate:
             return Outcome(verdict, bypass_granted(token, self.options, secure=facts.secure))
         if verdict.decision is Decision.PASS:
             return Outcome(verdict)
+        if verdict is HANDOFF:
+            if not held:
+                self.watcher.counters.handed_off()
+            reply = handoff_reply(
+                facts.target, method=facts.method, path=facts.path, options=self.options
+            )
+            return Outcome(verdict, reply)
         if not held:
             self.watcher.counters.rejected()  # a hold's end was counted by _end_hold
         snapshot = self.watcher.snapshot or Snapshot(Mode.OPEN, source="startup")

@@ -19,6 +19,8 @@ class Keys:
     ``<prefix>:proc:ID`` one gate process's report, expiring unless renewed
     ``<prefix>:keepalive`` ``off`` (or ``off:HOST,HOST``): gates close their clients'
     connections after each response; set with a TTL around a reload
+    ``<prefix>:handoff`` a release name: gates of any other release answer what they hold
+    (and what arrives) with a redirect, so that the client re-sends it to that release
     """
 
     prefix: str = "gatekeeper"
@@ -42,6 +44,10 @@ class Keys:
     @property
     def keepalive(self) -> str:
         return f"{self.prefix}:keepalive"
+
+    @property
+    def handoff(self) -> str:
+        return f"{self.prefix}:handoff"
 
     @property
     def procs(self) -> str:

@@ -30,6 +30,7 @@ from gatekeeper.option_parsers import (
     parse_secret,
     parse_text,
 )
+from gatekeeper.snapshot import RELEASE_CHARS
 
 __all__ = ["ENV_PREFIX", "GateOptions", "OptionError", "build_options", "setting_name"]
 
@@ -89,6 +90,13 @@ class GateOptions:
     """Health paths answer 503 while keep-alive is off for this process (a reload)."""
     max_held_writes: int | None = None
     """Writes a WSGI process holds at once under readonly (``None``: auto, see _threads)."""
+    handoff_delay: float = 0.5
+    """Under a handoff, how long a request that arrives at a process of the old release
+    waits before its redirect: a process still accepting during a rolling restart then
+    cannot bounce the same client round quickly (see README, "Handoff")."""
+    handoff_api: str = "reject"
+    """Under a handoff, requests under ``api_prefixes`` get the 503 with ``Retry-After``
+    (``reject``; clients that do not follow redirects retry it) or the redirect."""
 
 
 Parser = Callable[[str, object], Any]
@@ -124,9 +132,11 @@ _PARSERS: dict[str, Parser] = {
     "message": lambda name, v: parse_text(name, v, max_length=2000),
     "api_prefixes": parse_paths,
     "template": lambda name, v: parse_text(name, v, max_length=4096),
-    "release": lambda name, v: parse_text(name, v, pattern=r"[A-Za-z0-9._:+/@~-]{0,100}"),
+    "release": lambda name, v: parse_text(name, v, pattern=RELEASE_CHARS + "{0,100}"),
     "hostname": parse_hostname,
     "drain_health": parse_bool,
+    "handoff_delay": lambda name, v: parse_number(name, v, low=0.0, high=10.0),
+    "handoff_api": lambda name, v: parse_choice(name, v, ("reject", "redirect")),
 }
 
 OPTION_NAMES = tuple(_PARSERS)

@@ -32,7 +32,7 @@ __all__ = [
     "write_report",
 ]
 
-COUNTS = ("held_total", "released_total", "rejected_total")
+COUNTS = ("held_total", "released_total", "rejected_total", "handed_off_total")
 
 
 def new_process_id(host: str | None = None) -> str:
@@ -105,13 +105,14 @@ def tally_difference(
     A process that appeared in between counts from zero; one that vanished (died, or
     its report expired) counts with what it last reported.
     """
-    totals = {"held": 0, "released": 0, "rejected": 0}
+    totals = {"held": 0, "released": 0, "rejected": 0, "handed_off": 0}
     for proc_id in before.keys() | after.keys():
         start = before.get(proc_id, dict.fromkeys(COUNTS, 0))
         end = after.get(proc_id, start)
         totals["held"] += end["held_total"] - start["held_total"]
         totals["released"] += end["released_total"] - start["released_total"]
         totals["rejected"] += end["rejected_total"] - start["rejected_total"]
+        totals["handed_off"] += end["handed_off_total"] - start["handed_off_total"]
     return totals
 
 

@@ -8,18 +8,30 @@ problem string for the caller to log (once, not per request).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from gatekeeper.modes import Mode, parse_mode
 
-__all__ = ["MAX_MESSAGE", "MAX_RETRY_AFTER", "Snapshot", "parse_keepalive", "parse_snapshot"]
+__all__ = [
+    "MAX_MESSAGE",
+    "MAX_RETRY_AFTER",
+    "RELEASE_CHARS",
+    "Snapshot",
+    "parse_handoff",
+    "parse_keepalive",
+    "parse_snapshot",
+]
 
 MAX_MESSAGE = 2000
 """Longer operator messages are cut: the 503 page is not a place for essays."""
 MAX_RETRY_AFTER = 86400
 """Retry-After values are clamped to one day."""
 _MAX_SHORT = 200
+RELEASE_CHARS = r"[A-Za-z0-9._:+/@~-]"
+"""The characters of a release name (the ``release`` option; a handoff names one)."""
+_RELEASE = re.compile(RELEASE_CHARS + "{1,100}")
 
 RawValue = str | bytes
 
@@ -43,10 +55,15 @@ class Snapshot:
     closing: bool = False
     """Keep-alive is off for this process (``<prefix>:keepalive``): every response it
     sends ends its connection."""
+    handoff: bool = False
+    """Another release takes this process's requests (``<prefix>:handoff``): it answers
+    them with a redirect instead of running them. Implies :attr:`closing`."""
     plain: bool = field(init=False, compare=False)
-    """``open`` with keep-alive on: the adapters' fast path, one attribute to test."""
+    """``open``, keep-alive on, no handoff: the adapters' fast path, one attribute to test."""
 
     def __post_init__(self) -> None:
+        if self.handoff and not self.closing:
+            object.__setattr__(self, "closing", True)
         object.__setattr__(self, "plain", self.mode is Mode.OPEN and not self.closing)
 
 
@@ -138,6 +155,24 @@ def parse_keepalive(raw: RawValue | None, host: str) -> tuple[bool, str | None]:
         f"unknown keepalive value {text[:_MAX_SHORT]!r}; expected off or off:HOST[,HOST...]; "
         "keeping connections alive"
     )
+
+
+def parse_handoff(raw: RawValue | None, release: str) -> tuple[bool, str | None]:
+    """Whether ``<prefix>:handoff`` tells a process of ``release`` to hand its requests off.
+
+    The value names the release that takes them: every process of another release hands
+    off, one of that release never does. Absent or empty means no handoff. A value that
+    is not a release name is ignored, with a problem to log: redirecting on a typo could
+    send clients round in circles, while ignoring it only keeps today's behaviour.
+    """
+    if raw is None:
+        return False, None
+    text = _text(raw).strip()
+    if not text:
+        return False, None
+    if not _RELEASE.fullmatch(text):
+        return False, (f"handoff value {text[:_MAX_SHORT]!r} is not a release name; ignoring it")
+    return text != release, None
 
 
 def keep_vanished(previous: Snapshot | None, vanished_for: float) -> bool:

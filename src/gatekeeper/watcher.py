@@ -33,7 +33,13 @@ from gatekeeper.modes import Mode, mode_hint
 from gatekeeper.options import GateOptions
 from gatekeeper.registry import report_ttl, write_report
 from gatekeeper.reporting import ProcessReporter
-from gatekeeper.snapshot import Snapshot, keep_vanished, parse_keepalive, parse_snapshot
+from gatekeeper.snapshot import (
+    Snapshot,
+    keep_vanished,
+    parse_handoff,
+    parse_keepalive,
+    parse_snapshot,
+)
 from gatekeeper.wakeups import LoopSignal, ThreadSignal, wake
 
 __all__ = ["StateWatcher"]
@@ -204,12 +210,15 @@ class StateWatcher:
         pipe.get(self.keys.state)
         pipe.hgetall(self.keys.info)
         pipe.get(self.keys.keepalive)
-        raw_state, raw_info, raw_keepalive = pipe.execute()
+        pipe.get(self.keys.handoff)
+        raw_state, raw_info, raw_keepalive, raw_handoff = pipe.execute()
         snapshot, problems = parse_snapshot(raw_state, raw_info, unknown_mode=self._fail_mode)
         closing, problem = parse_keepalive(raw_keepalive, self.options.hostname)
-        if closing:
-            snapshot = dataclasses.replace(snapshot, closing=True)
-        self._log.problems([*problems, problem] if problem else problems)
+        handoff, handoff_problem = parse_handoff(raw_handoff, self.options.release)
+        if closing or handoff:
+            snapshot = dataclasses.replace(snapshot, closing=closing, handoff=handoff)
+        problems.extend(p for p in (problem, handoff_problem) if p)
+        self._log.problems(problems)
         self._log.read_ok()
         now = self._last_ok = time.monotonic()
         reconnected = self._connected is False
@@ -270,7 +279,7 @@ class StateWatcher:
         if previous is None or previous.mode is not snapshot.mode:
             self.reporter.state_changed()
             self._log.state_changed(previous, snapshot)
-        elif previous.closing is not snapshot.closing:
+        elif previous.closing is not snapshot.closing or previous.handoff is not snapshot.handoff:
             self.reporter.state_changed()  # a reload waits for this acknowledgement
 
     def _on_failure(self, exc: BaseException) -> None:

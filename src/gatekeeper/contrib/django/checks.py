@@ -64,6 +64,8 @@ CHECKS: dict[str, tuple[str, str]] = {
     "hostname": ("gatekeeper.E025", "a host name (only the part before the first dot is used)"),
     "drain_health": ("gatekeeper.E026", "true or false"),
     "max_held_writes": ("gatekeeper.E027", 'a whole number, 0 to 1000000, or "auto"'),
+    "handoff_delay": ("gatekeeper.E028", "seconds, 0 to 10 (default 0.5)"),
+    "handoff_api": ("gatekeeper.E029", '"reject" or "redirect"'),
 }
 
 OTHER_ERROR = "gatekeeper.E099"
