@@ -7,6 +7,7 @@ Numbers and texts that are also gate options are checked by the options' own par
 from __future__ import annotations
 
 import argparse
+import shlex
 from typing import Any, NoReturn
 
 from gatekeeper.option_parsers import parse_number
@@ -148,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--json", action="store_true", help="print a JSON summary on stdout at the end"
     )
+    _add_restart(run)
 
     _add_reload(commands, common)
 
@@ -175,6 +177,47 @@ def build_parser() -> argparse.ArgumentParser:
     )
     status.add_argument("--json", action="store_true")
     return parser  # fmt: skip
+
+
+def _command(text: str) -> tuple[str, ...]:
+    try:
+        argv = tuple(shlex.split(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"cannot split {text!r}: {exc}") from None
+    if not argv:
+        raise argparse.ArgumentTypeError("the command is empty")
+    return argv
+
+
+def _add_restart(run: argparse.ArgumentParser) -> None:
+    run.add_argument(
+        "--restart",
+        type=_command,
+        metavar="CMD",
+        help="after COMMAND succeeds, still holding, run CMD (split like a shell line, not "
+        "run by one) to restart the app on the new code, e.g. 'kill -HUP 1234'",
+    )
+    run.add_argument(
+        "--await-release",
+        type=_option("release"),
+        metavar="R",
+        help="before opening, wait until processes of release R are live on every host "
+        "that had processes (else exit 3)",
+    )
+    run.add_argument(
+        "--handoff",
+        action="store_true",
+        help="open with a handoff to R: processes of other releases redirect what they "
+        "hold (307), so the new code answers it; needs --await-release",
+    )
+    run.add_argument(
+        "--release-timeout",
+        type=_number("--release-timeout", 0, 86400),
+        default=60.0,
+        metavar="S",
+        help="seconds each release wait may take: R to appear, old processes to leave "
+        "after a handoff (default 60)",
+    )
 
 
 def _add_reload(commands: Any, common: argparse.ArgumentParser) -> None:

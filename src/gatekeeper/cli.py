@@ -68,6 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UsageError(f"{args.command} needs '--' followed by the COMMAND to run")
         if args.command not in _WITH_COMMAND and command:
             raise UsageError(f"{args.command} takes no COMMAND after '--'")
+        if args.command == "run-migration" and args.handoff and not args.await_release:
+            raise UsageError("--handoff needs --await-release R: the release that takes over")
         url = parse_option(
             "redis_url",
             getattr(args, "redis_url", None)
@@ -131,6 +133,8 @@ def _run(
         allow_ungated=args.allow_ungated, message=args.message, retry_after=args.retry_after,
         min_processes=args.min_processes, expect_hosts=tuple(args.expect_host),
         redis_label=f"{redact_url(url)} (prefix {keys.prefix!r})",
+        restart=args.restart or (), await_release=args.await_release, handoff=args.handoff,
+        release_timeout=args.release_timeout,
     )  # fmt: skip
     result = run_migration(client, keys, opts, Progress())
     if args.json:

@@ -51,9 +51,12 @@ end
 return current
 """
 
-# KEYS: state, info, events. ARGV: the mode this run last wrote ("" for the first write,
-# which takes over whatever was there), the new mode, ttl in ms (0: none), token, then the
-# info hash as field, value... Returns "written", or the operator's value it left alone.
+# KEYS: state, info, events, handoff. ARGV: the mode this run last wrote ("" for the first
+# write, which takes over whatever was there), the new mode, ttl in ms (0: none), token,
+# the release a handoff names ("" for none) and its ttl in ms, then the info hash as
+# field, value... Returns "written", or the operator's value it left alone. With a
+# handoff the message is "handoff", not a mode: a gate must not act on "open" before its
+# re-read has seen the handoff too, or an old process would run what it holds.
 _WRITE = """
 local current = redis.call('GET', KEYS[1])
 if ARGV[1] ~= '' and current then
@@ -63,8 +66,8 @@ if ARGV[1] ~= '' and current then
   end
 end
 redis.call('DEL', KEYS[2])
-if #ARGV > 4 then
-  redis.call('HSET', KEYS[2], unpack(ARGV, 5))
+if #ARGV > 6 then
+  redis.call('HSET', KEYS[2], unpack(ARGV, 7))
 end
 if ARGV[3] ~= '0' then
   redis.call('PEXPIRE', KEYS[2], ARGV[3])
@@ -72,7 +75,12 @@ if ARGV[3] ~= '0' then
 else
   redis.call('SET', KEYS[1], ARGV[2])
 end
-redis.call('PUBLISH', KEYS[3], ARGV[2])
+if ARGV[5] ~= '' then
+  redis.call('SET', KEYS[4], ARGV[5], 'PX', ARGV[6])
+  redis.call('PUBLISH', KEYS[3], 'handoff')
+else
+  redis.call('PUBLISH', KEYS[3], ARGV[2])
+end
 return 'written'
 """
 
@@ -132,7 +140,14 @@ class HoldLease:
         name = holder.decode("utf-8", "replace") if isinstance(holder, bytes) else str(holder)
         raise LockBusy(name, ttl_ms / 1000 if ttl_ms and ttl_ms > 0 else None)
 
-    def write(self, mode: Mode, fields: dict[str, str], *, ttl: float | None) -> bool:
+    def write(
+        self,
+        mode: Mode,
+        fields: dict[str, str],
+        *,
+        ttl: float | None,
+        handoff: tuple[str, float] | None = None,
+    ) -> bool:
         """Set the state (and a fresh info hash) and PUBLISH, unless an operator changed it.
 
         The first write of a run takes over whatever state was there; each later one
@@ -141,6 +156,7 @@ class HoldLease:
         place and :attr:`overridden` names it. ``ttl=None`` writes a state that never
         expires: the run's final word. A non-empty info hash gets ``owner`` set to the
         lease's token: that is how its renewals tell its state from an operator's.
+        ``handoff=(release, ttl)`` sets ``<prefix>:handoff`` in the same step.
         """
         if fields:
             fields = {**fields, "owner": self.token}  # how the run knows its own state
@@ -149,8 +165,12 @@ class HoldLease:
                 return False
             expected = self._tracked[0].value if self._tracked else ""
             ttl_ms = int(ttl * 1000) if ttl else 0
-            keys = [self.keys.state, self.keys.info, self.keys.events]
-            args = [expected, mode.value, ttl_ms, self.token, *_flatten(fields)]
+            keys = [self.keys.state, self.keys.info, self.keys.events, self.keys.handoff]
+            release, handoff_ttl = handoff or ("", 0.0)
+            args = [
+                expected, mode.value, ttl_ms, self.token, release,
+                max(1, int(handoff_ttl * 1000)), *_flatten(fields),
+            ]  # fmt: skip
             result = self._write(keys=keys, args=args)
             outcome = _text(result)
             if outcome != "written":

@@ -125,18 +125,27 @@ def current_tally(client: Redis, keys: Keys) -> dict[str, dict[str, int]]:
 
 
 def settled_difference(
-    client: Redis, keys: Keys, before: dict[str, dict[str, int]], mode: str, wait: float = 3.0
+    client: Redis,
+    keys: Keys,
+    before: dict[str, dict[str, int]],
+    mode: str,
+    wait: float = 3.0,
+    seen: dict[str, dict[str, int]] | None = None,
 ) -> dict[str, int]:
     """:func:`tally_difference` since ``before``, once every process reports ``mode`` with
-    nothing held (each reports as soon as it has settled), or after ``wait`` seconds."""
+    nothing held (each reports as soon as it has settled), or after ``wait`` seconds.
+
+    ``seen``: later totals of processes that may have left since (a handoff's old
+    processes); a live process's own report is newer and wins.
+    """
     deadline = time.monotonic() + wait
-    after = before
+    after = {**before, **(seen or {})}
     while time.monotonic() < deadline:
         try:
             reports = read_processes(client, keys)
         except RedisError:
             break
-        after = tally(reports)
+        after = {**before, **(seen or {}), **tally(reports)}
         if all(int(r.get("held", 0)) == 0 and r.get("mode") == mode for r in reports):
             break
         time.sleep(0.02)

@@ -29,6 +29,23 @@ class RunOptions:
     """Refuse to migrate (exit 3) unless a gate process on each of these hosts reports in."""
     redis_label: str = ""
     """Where the runner looked (URL with no password, and prefix), for its warnings."""
+    restart: tuple[str, ...] = ()
+    """Run after COMMAND succeeds, still holding: restarts the app on the new code."""
+    await_release: str | None = None
+    """Before opening, wait until a process of this release is live on every host that
+    had live processes at the start (at most ``release_timeout`` seconds)."""
+    handoff: bool = False
+    """Open with ``<prefix>:handoff`` naming ``await_release``: processes of any other
+    release redirect what they hold, so that the new release answers it."""
+    release_timeout: float = 60.0
+    """Seconds each wait on releases may take: for the new one after the restart, and,
+    after a handoff, for the old processes to leave."""
+
+    def __post_init__(self) -> None:
+        if self.handoff and not self.await_release:
+            raise ValueError(
+                "--handoff needs --await-release R: the release that takes the requests"
+            )
 
 
 @dataclass
@@ -44,6 +61,15 @@ class RunResult:
     started_at: float = 0.0
     """Epoch time the state was set (traffic gated from then on)."""
     migrate_started_at: float = 0.0
+    migrate_ended_at: float = 0.0
+    restart_status: int | None = None
+    """The restart's exit status (``None``: no ``--restart``, or it never ran)."""
+    release_ready_at: float = 0.0
+    """Epoch time ``--await-release`` saw the release on every host."""
+    handoff_ended_at: float = 0.0
+    """Epoch time the last process of another release left (or the wait gave up)."""
+    stragglers: list[str] = field(default_factory=list)
+    """What a release wait still waited for when it gave up."""
     released_at: float = 0.0
     """Epoch time of the release write (what held requests wait for)."""
     undrained: list[str] = field(default_factory=list)

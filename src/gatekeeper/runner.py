@@ -12,10 +12,12 @@ from __future__ import annotations
 import contextlib
 import secrets
 import time
+from collections.abc import Sequence
 
 import redis
 
 from gatekeeper._drain import DrainWatch, coverage_problem, hosts_of
+from gatekeeper._restart import HandoffWait, wait_for_release
 from gatekeeper.child import SignalTrap, describe, run_check, run_supervised
 from gatekeeper.control import identity, info_fields
 from gatekeeper.holdlease import HoldLease, describe_event
@@ -61,6 +63,9 @@ class _Run:
             trap,
         )
         self.result = RunResult(exit_code=0)
+        self._next_tick = 0.0
+        self._hosts: set[str] = set()
+        """Hosts with live processes at the start: ``--await-release`` waits on each."""
         self.lease = HoldLease(
             client, keys, token=f"{identity()}:{secrets.token_hex(3)}", ttl=opts.ttl,
             on_event=self._lease_event,
@@ -99,7 +104,7 @@ class _Run:
     def _ungated(self, outcome: str) -> RunResult:
         self.result.gated = False
         self.result.outcome = outcome
-        self.result.exit_code = self._run_command()
+        self.result.exit_code = self._run_command(self.opts.command)
         return self.result
 
     def _gated(self) -> RunResult:
@@ -127,29 +132,92 @@ class _Run:
         else:
             self.progress.phase(f"migrating: {describe(opts.command)}")
             result.migrate_started_at = round(time.time(), 4)
-            result.exit_code = self._run_command(overrun_at=started + opts.max_hold, fields=fields)
+            overrun_at = started + opts.max_hold
+            result.exit_code = self._run_command(opts.command, overrun_at, fields)
             result.migrate_seconds = round(time.monotonic() - started, 3)
+            result.migrate_ended_at = round(time.time(), 4)
             if self.trap.received is not None:
                 result.outcome = "interrupted"
+            elif result.exit_code != 0:
+                result.outcome = "failed"
             else:
-                result.outcome = "success" if result.exit_code == 0 else "failed"
+                result.outcome = self._after_migration(overrun_at, fields)
 
-        self._release(success=result.outcome == "success")
+        handoff = self._release(success=result.outcome == "success")
         result.held_seconds = round(time.monotonic() - started, 3)
-        result.requests = settled_difference(self.client, self.keys, before, result.final_state)
+        seen = self._handoff_wait(handoff) if handoff is not None else None
+        result.requests = settled_difference(
+            self.client, self.keys, before, result.final_state, seen=seen
+        )
         requests = result.requests
         self.progress.phase(
             f"released ({result.final_state}) after {result.held_seconds:.2f}s: "
             f"{requests['held']} requests held, {requests['released']} released, "
-            f"{requests['rejected']} answered 503"
+            + (f"{requests['handed_off']} handed off, " if opts.handoff else "")
+            + f"{requests['rejected']} answered 503"
         )
         return result
+
+    def _after_migration(self, overrun_at: float, fields: dict[str, str]) -> str:
+        """``--restart`` and ``--await-release``, still holding: the run's outcome."""
+        opts, result = self.opts, self.result
+        if opts.restart:
+            self.progress.phase(f"restarting: {describe(opts.restart)}")
+            status = result.restart_status = self._run_command(opts.restart, overrun_at, fields)
+            if self.trap.received is not None:
+                return "interrupted"
+            if status != 0:
+                result.exit_code = status
+                self.progress.note(f"the restart exited {status}: not waiting for new processes")
+                return "restart-failed"
+        if opts.await_release:
+            self.progress.phase(
+                f"waiting for release {opts.await_release} on {', '.join(self._hosts) or 'no host'}"
+                f" (at most {opts.release_timeout:g}s)"
+            )
+            missing = wait_for_release(
+                self.client, self.keys, release=opts.await_release, hosts=self._hosts,
+                timeout=opts.release_timeout, trap=self.trap, progress=self.progress,
+                tick=lambda: self._tick(overrun_at, fields),
+            )  # fmt: skip
+            if self.trap.received is not None:
+                return "interrupted"
+            if missing:
+                result.stragglers = missing
+                result.exit_code = EXIT_UNPROTECTED
+                self.progress.note(
+                    f"release {opts.await_release} not live on {', '.join(missing)} after "
+                    f"{opts.release_timeout:g}s" + ("; no handoff" if opts.handoff else "")
+                )
+                return "release-timeout"
+            result.release_ready_at = round(time.time(), 4)
+        return "success"
+
+    def _handoff_wait(self, handoff: HandoffWait) -> dict[str, dict[str, int]]:
+        """After a handoff's open: until the old processes have left; their last totals."""
+        opts = self.opts
+        self.progress.phase(
+            f"handoff: processes of other releases redirect to {opts.await_release}; "
+            f"waiting for them to leave (at most {opts.release_timeout:g}s)"
+        )
+        stragglers = handoff.wait(opts.release_timeout, self.trap, self.progress)
+        self.result.handoff_ended_at = round(time.time(), 4)
+        if stragglers:
+            self.result.stragglers = stragglers
+            self.progress.note(
+                f"handoff: {len(stragglers)} old processes still live; from now on they run "
+                "what reaches them: " + ", ".join(stragglers)
+            )
+        if not handoff.clear():
+            self.progress.note(f"handoff: could not clear it; it expires within {opts.ttl:g}s")
+        return handoff.seen
 
     def _enough_processes(self) -> bool:
         """``--min-processes`` and ``--expect-host``: checked before anything is held."""
         reports = read_processes(self.client, self.keys)
         self.result.processes = len(reports)
         self.result.hosts = hosts_of(reports)
+        self._hosts.update(self.result.hosts)
         problem = coverage_problem(
             reports, min_processes=self.opts.min_processes, hosts=self.opts.expect_hosts
         )
@@ -179,6 +247,7 @@ class _Run:
                 self.trap.event.wait(0.05)
                 continue
             failing = False
+            self._hosts.update(hosts_of(reports))
             waiting = watch.update(reports, time.monotonic())
             self.result.processes = watch.processes
             if watch.processes != announced:
@@ -214,28 +283,30 @@ class _Run:
         )
 
     def _run_command(
-        self, overrun_at: float | None = None, fields: dict[str, str] | None = None
+        self,
+        argv: Sequence[str],
+        overrun_at: float | None = None,
+        fields: dict[str, str] | None = None,
     ) -> int:
-        next_tick = [0.0]
-
-        def tick() -> None:
-            if overrun_at is None:
-                return
-            now = time.monotonic()
-            if now >= overrun_at and not self.result.overrun:
-                self._overrun(fields or {})
-            if now >= next_tick[0]:
-                next_tick[0] = now + 0.25
-                with contextlib.suppress(redis.RedisError):  # the display can wait
-                    self.progress.tick(
-                        sum(int(r.get("held", 0)) for r in read_processes(self.client, self.keys))
-                    )
-
         try:
-            return run_supervised(self.opts.command, self.trap, tick)
+            return run_supervised(list(argv), self.trap, lambda: self._tick(overrun_at, fields))
         except OSError as exc:
-            self.progress.note(f"cannot start COMMAND: {exc}")
+            self.progress.note(f"cannot start {describe(argv)}: {exc}")
             return 127
+
+    def _tick(self, overrun_at: float | None, fields: dict[str, str] | None) -> None:
+        """Every 50 ms while COMMAND, the restart or a wait runs: overrun, then display."""
+        if overrun_at is None:
+            return
+        now = time.monotonic()
+        if now >= overrun_at and not self.result.overrun:
+            self._overrun(fields or {})
+        if now >= self._next_tick:
+            self._next_tick = now + 0.25
+            with contextlib.suppress(redis.RedisError):  # the display can wait
+                self.progress.tick(
+                    sum(int(r.get("held", 0)) for r in read_processes(self.client, self.keys))
+                )
 
     def _overrun(self, fields: dict[str, str]) -> None:
         self.result.overrun = True
@@ -255,12 +326,16 @@ class _Run:
             "maintenance (503) until it ends"
         )
 
-    def _release(self, *, success: bool) -> None:
+    def _release(self, *, success: bool) -> HandoffWait | None:
+        """The final write; with ``--handoff`` after success, the wait that comes next."""
         self.lease.stop()
         policy = "open" if success else self.opts.on_failure
+        handoff = None
+        if success and self.opts.handoff and self.opts.await_release:
+            handoff = HandoffWait(self.client, self.keys, self.opts.await_release, self.opts.ttl)
         for attempt in range(20):
             try:
-                written = self._final_write(policy)
+                written = self._final_write(policy, handoff)
             except redis.RedisError as exc:
                 if attempt == 0:
                     self.progress.note(f"release failed ({exc.__class__.__name__}); retrying")
@@ -269,16 +344,18 @@ class _Run:
             if not written:
                 found = self.result.final_state = self.lease.overridden or "unknown"
                 self.progress.note(f"an operator set the state to {found!r}; leaving it")
-                return
+                return None
             self.result.final_state = "open" if policy == "open" else "maintenance"
             self.result.released_at = round(time.time(), 4)
-            return
+            return handoff
         self.result.final_state = "unknown"
         self.progress.note(f"could not release; the state expires within {self.opts.ttl:g}s anyway")
+        return None
 
-    def _final_write(self, policy: str) -> bool:
+    def _final_write(self, policy: str, handoff: HandoffWait | None) -> bool:
         if policy == "open":
-            return self.lease.write(Mode.OPEN, {}, ttl=None)
+            named = (handoff.release, handoff.ttl) if handoff is not None else None
+            return self.lease.write(Mode.OPEN, {}, ttl=None, handoff=named)
         fields = info_fields(
             message=self.opts.message or "The upgrade failed; we are on it.",
             retry_after=self.opts.retry_after or 60,

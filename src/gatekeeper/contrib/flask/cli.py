@@ -112,7 +112,8 @@ def run_migration(ctx: click.Context, args: tuple[str, ...]) -> None:
 
     Accepts every option of `gatekeeper run-migration` (--mode, --ttl, --max-hold,
     --drain-timeout, --strict-drain, --min-processes, --expect-host, --on-failure,
-    --if-pending, --allow-ungated, --message, --retry-after, --json). Without a COMMAND,
+    --if-pending, --allow-ungated, --message, --retry-after, --restart,
+    --await-release, --handoff, --release-timeout, --json). Without a COMMAND,
     on an app with Flask-Migrate: `flask db upgrade`, checked first with
     `flask gatekeeper pending`.
     """

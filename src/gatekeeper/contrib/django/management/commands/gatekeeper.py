@@ -3,6 +3,8 @@
 ::
 
     python manage.py gatekeeper run-migration [--max-hold 30] [migrate arguments]
+    python manage.py gatekeeper run-migration --restart "kill -HUP 1234" \
+        --await-release v2 --handoff
     python manage.py gatekeeper reload [--await-release R] -- kill -HUP <master pid>
     python manage.py gatekeeper hold|readonly|maintenance [--ttl S] [--message TEXT]
     python manage.py gatekeeper open
@@ -48,10 +50,15 @@ RUNNER_OPTIONS = frozenset(
         "--retry-after",
         "--min-processes",
         "--expect-host",
+        "--restart",
+        "--await-release",
+        "--release-timeout",
     }
 )
 """``run-migration`` options that take a value (``--if-pending`` is handled apart)."""
-RUNNER_FLAGS = frozenset({"--strict-drain", "--allow-ungated", "--json", "-h", "--help"})
+RUNNER_FLAGS = frozenset(
+    {"--strict-drain", "--allow-ungated", "--handoff", "--json", "-h", "--help"}
+)
 
 
 def split_runner_args(args: Sequence[str]) -> tuple[list[str], list[str], str | None]:
