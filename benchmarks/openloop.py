@@ -6,7 +6,7 @@ rate; and most clients quietly retry a request whose kept-alive connection died,
 loss hides too. Here arrival ``i`` is due at ``t0 + i / rate`` whatever became of the
 ones before (a stall shows as queued arrivals and latency counted from the *scheduled*
 time), and a request that fails is recorded with why (``connect``, ``reset``, ``eof``,
-``timeout``, ``protocol``) and never sent again.
+``timeout``, ``protocol``, ``redirect``) and never sent again.
 
 Every fourth request (``writes_every``) is a ``POST`` carrying ``{"id": "<run>-<i>"}``
 and ``X-Request-Id: <run>-<i>``, the rest ``GET``, so a test can check on the server
@@ -15,6 +15,15 @@ connections taken from a pool of idle ones, like an API client or nginx reuses t
 opening a new one when none is idle; a response with ``Connection: close`` closes its
 connection. The only check before reusing an idle connection is the one real clients
 make: it is dropped, unused, if the server has already closed it.
+
+With ``follow_redirects=N`` a 301/302/303/307/308 with a ``Location`` is followed for
+up to N hops, as a browser or ``httpx`` does: 307 and 308 resend the same method, body
+and headers (``X-Request-Id`` included), 303, and 301/302 after a ``POST``, become a
+``GET`` without body. Each hop takes a connection from the pool like any request, the
+one timeout covers the whole chain, and a failure on any hop fails the request, never
+retried. A ``Location`` off the target (another host or port, not ``http``) is not
+followed: the request fails as ``redirect``. ``tag_header`` records one header of the
+final response per request (which release answered, say).
 
 ::
 
@@ -40,13 +49,17 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 from benchmarks.stats import percentile
 
 __all__ = ["ERROR_KINDS", "OpenLoopRun", "Record", "Result", "Summary", "run", "run_async", "start"]
 
-ERROR_KINDS = ("connect", "reset", "eof", "timeout", "protocol")
+ERROR_KINDS = ("connect", "reset", "eof", "timeout", "protocol", "redirect")
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+# What a browser leaves unescaped in a request target; the rest (spaces, non-ASCII
+# bytes) is percent-encoded before a Location goes on the request line.
+_TARGET_SAFE = "!#$%&'()*+,/:;=?@[]~"
 # Bounds the file descriptors a long stall can take; waiting for a connection counts in
 # the request's lateness and latency, so a cap reached is visible, not hidden.
 DEFAULT_MAX_CONNECTIONS = 1000
@@ -61,6 +74,11 @@ class Record:
 
     ``status`` is 0 when no response came, and then ``error`` says why. ``reused`` is
     whether the request went on a connection that had carried an earlier one.
+
+    With redirects followed, ``redirects`` counts the hops; ``method`` and ``sent`` stay
+    those of the first request, while ``status``, ``first_byte``, ``end``, ``reused``
+    and ``tag`` (the ``tag_header`` value) are of the last hop: its final response (a
+    redirect itself when the hops ran out), or where it failed.
     """
 
     index: int
@@ -73,6 +91,8 @@ class Record:
     status: int = 0
     error: str | None = None
     reused: bool = False
+    redirects: int = 0
+    tag: str | None = None
 
     @property
     def latency(self) -> float | None:
@@ -97,6 +117,10 @@ class Summary:
     lateness_ms: float
     connections_opened: int
     duration_s: float
+    redirected: int = 0
+    """Requests that followed at least one redirect."""
+    redirects_max: int = 0
+    """The most redirects one request followed."""
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -134,6 +158,8 @@ class Result:
             lateness_ms=_ms(max(lateness, default=0.0)) or 0.0,
             connections_opened=self.connections_opened,
             duration_s=round(self.duration_s, 3),
+            redirected=sum(r.redirects > 0 for r in self.records),
+            redirects_max=max((r.redirects for r in self.records), default=0),
         )
 
 
@@ -271,12 +297,17 @@ class _Generator:
         max_connections: int,
         max_idle: int,
         stop: threading.Event | None,
+        *,
+        follow_redirects: int = 0,
+        tag_header: str | None = None,
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme != "http":
             raise ValueError(f"only http:// URLs, not {url!r}")
         if rate <= 0 or seconds <= 0 or writes_every < 0:
             raise ValueError("rate and seconds must be positive, writes_every >= 0")
+        if follow_redirects < 0:
+            raise ValueError(f"follow_redirects must be >= 0, not {follow_redirects}")
         self.host = parts.hostname or "127.0.0.1"
         self.port = parts.port or 80
         self.host_header = parts.netloc
@@ -291,34 +322,85 @@ class _Generator:
         self.max_connections = max_connections
         self.max_idle = max_idle
         self.stop = stop
-        self._get = (
-            f"GET {self.path_read} HTTP/1.1\r\nHost: {self.host_header}\r\n"
-            "User-Agent: gatekeeper-openloop\r\n\r\n"
-        ).encode("latin-1")
+        self.follow_redirects = follow_redirects
+        self.tag_header = tag_header.lower() if tag_header is not None else None
+        self._get = self.request("GET", self.path_read, None)
 
     def is_write(self, index: int) -> bool:
         return self.writes_every > 0 and index % self.writes_every == self.writes_every - 1
 
+    def request(self, method: str, target: str, request_id: str | None) -> bytes:
+        """The bytes of one request; only a ``POST`` carries the body."""
+        head = (
+            f"{method} {target} HTTP/1.1\r\nHost: {self.host_header}\r\n"
+            "User-Agent: gatekeeper-openloop\r\n"
+        )
+        if request_id is not None:
+            head += f"X-Request-Id: {request_id}\r\n"
+        if method != "POST":
+            return (head + "\r\n").encode("latin-1")
+        body = json.dumps({"id": request_id}).encode()
+        head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        return head.encode("latin-1") + body
+
     def payload(self, record: Record) -> bytes:
         if record.request_id is None:
             return self._get
-        body = json.dumps({"id": record.request_id}).encode()
-        head = (
-            f"POST {self.path_write} HTTP/1.1\r\nHost: {self.host_header}\r\n"
-            f"User-Agent: gatekeeper-openloop\r\nX-Request-Id: {record.request_id}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-        )
-        return head.encode("latin-1") + body
+        return self.request("POST", self.path_write, record.request_id)
+
+    def redirect_target(self, target: str, location: str) -> str:
+        """The path-and-query ``location`` leads to from ``target``, if on the same origin.
+
+        Raises ``_Failure("redirect")`` for a URL elsewhere: the request must not leave.
+        """
+        url = urlsplit(urljoin(f"http://{self.host_header}{target}", location))
+        try:
+            port = url.port or 80
+        except ValueError as exc:  # a port that is not a number
+            raise _Failure("redirect") from exc
+        if url.scheme != "http" or url.hostname != self.host or port != self.port:
+            raise _Failure("redirect")
+        path = (url.path or "/") + (f"?{url.query}" if url.query else "")
+        # The head was decoded as latin-1: back to its bytes, so UTF-8 is escaped as such.
+        return quote(path.encode("latin-1"), safe=_TARGET_SAFE)
 
     async def exchange(self, pool: _Pool, record: Record, t0: float) -> None:
+        """The request and the redirects it follows; ``one`` bounds it all by the timeout."""
+        method = record.method
+        target = self.path_write if record.request_id is not None else self.path_read
+        payload = self.payload(record)
+        while True:
+            headers = await self.hop(pool, record, t0, payload)
+            location = headers.get("location")
+            if (
+                record.status not in REDIRECT_STATUSES
+                or location is None
+                or record.redirects >= self.follow_redirects
+            ):
+                break
+            target = self.redirect_target(target, location)
+            if record.status == 303 or (record.status in (301, 302) and method == "POST"):
+                method = "GET"  # what browsers do; 307 and 308 keep method and body
+            payload = self.request(method, target, record.request_id)
+            record.redirects += 1
+        if self.tag_header is not None:
+            record.tag = headers.get(self.tag_header)
+
+    async def hop(self, pool: _Pool, record: Record, t0: float, payload: bytes) -> dict[str, str]:
+        """One request and its response, on a connection from the pool; the headers."""
         loop = asyncio.get_running_loop()
+        # An earlier hop's response is not this one's: "not reached" until it is.
+        record.first_byte = record.end = None
+        record.status = 0
+        record.reused = False
         conn = await pool.acquire()
         record.reused = conn.used
         conn.used = True
         keep = False
         try:
-            conn.writer.write(self.payload(record))
-            record.sent = loop.time() - t0
+            conn.writer.write(payload)
+            if record.sent is None:
+                record.sent = loop.time() - t0
             await conn.writer.drain()
             while True:
                 first = await conn.reader.readexactly(1)
@@ -338,6 +420,7 @@ class _Generator:
                 keep = ended and "keep-alive" in tokens
             else:
                 keep = ended and "close" not in tokens
+            return headers
         except asyncio.IncompleteReadError as exc:
             raise _Failure("eof") from exc
         except ConnectionError as exc:
@@ -414,15 +497,20 @@ async def run_async(
     max_connections: int = DEFAULT_MAX_CONNECTIONS,
     max_idle: int = DEFAULT_MAX_IDLE,
     stop: threading.Event | None = None,
+    follow_redirects: int = 0,
+    tag_header: str | None = None,
 ) -> Result:
     """Send ``rate * seconds`` requests to ``url`` on the running loop (see the module).
 
     ``path_read`` and ``path_write`` default to the URL's path. Setting ``stop`` ends the
-    arrivals early; requests in flight still finish (or time out).
+    arrivals early; requests in flight still finish (or time out). ``follow_redirects``
+    is the most redirects one request follows (0: none); ``tag_header`` names the
+    response header (any case) kept in each record's ``tag``.
     """
     generator = _Generator(
         url, rate, seconds, writes_every, path_read, path_write, timeout, run_id,
         max_connections, max_idle, stop,
+        follow_redirects=follow_redirects, tag_header=tag_header,
     )  # fmt: skip
     return await generator.run()
 
@@ -515,6 +603,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=30.0)
     parser.add_argument("--run-id")
     parser.add_argument("--max-connections", type=int, default=DEFAULT_MAX_CONNECTIONS)
+    parser.add_argument(
+        "--follow-redirects", type=int, default=0, metavar="N", help="most hops per request"
+    )
+    parser.add_argument("--tag-header", help="response header recorded as each one's tag")
     args = parser.parse_args(argv)
     result = run(
         args.url, args.rate, args.seconds,
@@ -524,6 +616,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         timeout=args.timeout,
         run_id=args.run_id,
         max_connections=args.max_connections,
+        follow_redirects=args.follow_redirects,
+        tag_header=args.tag_header,
     )  # fmt: skip
     if args.out:
         write_jsonl(result.records, args.out)

@@ -18,10 +18,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from http import HTTPStatus
 from pathlib import Path
+from typing import Any
 
 import pytest
 from benchmarks import openloop
@@ -43,6 +45,15 @@ class Seen:
     body: bytes
 
 
+@dataclass(frozen=True)
+class Reply:
+    """What :class:`Upstream` answers to one path: ``close`` sends ``Connection: close``."""
+
+    status: int = 200
+    headers: tuple[tuple[str, str], ...] = ()
+    close: bool = False
+
+
 class Upstream:
     """An HTTP/1.1 keep-alive server on 127.0.0.1, one thread per connection.
 
@@ -50,6 +61,7 @@ class Upstream:
     with ``drop_nth`` closes a connection on reading that request instead of answering:
     with ``reset`` by SO_LINGER 0 (the client sees a reset), else by a plain close (the
     client sees EOF). ``close_header`` answers ``Connection: close`` and closes.
+    ``routes`` maps a request target (path and query) to the :class:`Reply` it gets.
     """
 
     def __init__(
@@ -62,6 +74,7 @@ class Upstream:
         self.listener.settimeout(0.05)
         self.port: int = self.listener.getsockname()[1]
         self.seen: list[Seen] = []
+        self.routes: dict[str, Reply] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._conns: list[socket.socket] = []
@@ -118,13 +131,17 @@ class Upstream:
                             socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
                         )
                     return  # the finally closes, having read all (else Linux would reset)
+                reply = self.routes.get(path, Reply(close=self.close_header))
                 payload = str(self.port).encode()
-                close = b"Connection: close\r\n" if self.close_header else b""
+                extra = "".join(f"{name}: {value}\r\n" for name, value in reply.headers)
+                if reply.close:
+                    extra += "Connection: close\r\n"
                 conn.sendall(
-                    b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n" + close
+                    f"HTTP/1.1 {reply.status} {HTTPStatus(reply.status).phrase}\r\n"
+                    f"Content-Type: text/plain\r\n{extra}".encode()
                     + b"Content-Length: " + str(len(payload)).encode() + b"\r\n\r\n" + payload
                 )  # fmt: skip
-                if self.close_header:
+                if reply.close:
                     return
         except OSError:
             return
@@ -361,6 +378,229 @@ def test_openloop_connect_refused_is_a_connect_failure() -> None:
     result = openloop.run(f"http://127.0.0.1:{port}/", 100, 0.05, timeout=5)
 
     assert result.summary().failures == {"connect": 5}
+
+
+def run_one(server: Upstream, path: str, **options: Any) -> openloop.Result:
+    """One arrival to ``path``: a POST with id ``r-0`` unless ``writes_every=0``."""
+    options.setdefault("writes_every", 1)
+    url = f"http://127.0.0.1:{server.port}{path}"
+    return openloop.run(url, 100, 0.01, run_id="r", timeout=5, **options)
+
+
+def redirect(status: int, location: str, *headers: tuple[str, str], close: bool = False) -> Reply:
+    return Reply(status, (("Location", location), *headers), close)
+
+
+def test_openloop_307_308_chain_on_post_resends_same_body_and_request_id() -> None:
+    with Upstream() as server:
+        base = f"http://127.0.0.1:{server.port}"
+        server.routes["/in/a"] = redirect(307, "b")  # relative: /in/b
+        server.routes["/in/b"] = redirect(308, f"{base}/out?x=1")  # absolute, same origin
+        result = openloop.run(
+            f"{base}/in/a", 100, 0.03, writes_every=1, run_id="c", timeout=5, follow_redirects=5
+        )
+
+    assert [(r.method, r.status, r.redirects, r.error) for r in result.records] == [
+        ("POST", 200, 2, None)
+    ] * 3
+    received = defaultdict(list)
+    for seen in server.seen:
+        received[seen.headers["x-request-id"]].append(
+            (seen.method, seen.path, seen.body, seen.headers["content-type"])
+        )
+    assert received == {
+        f"c-{i}": [
+            ("POST", path, json.dumps({"id": f"c-{i}"}).encode(), "application/json")
+            for path in ("/in/a", "/in/b", "/out?x=1")
+        ]
+        for i in range(3)
+    }
+    summary = result.summary()
+    assert summary.statuses == {200: 3}
+    assert (summary.redirected, summary.redirects_max) == (3, 2)
+
+
+@pytest.mark.parametrize(
+    ("close", "hops", "opened"),
+    [(False, [("/a", 1, 1), ("/b", 1, 2)], 1), (True, [("/a", 1, 1), ("/b", 2, 1)], 2)],
+)
+def test_openloop_redirect_hop_takes_pooled_connection_new_one_after_connection_close(
+    close: bool, hops: list[tuple[str, int, int]], opened: int
+) -> None:
+    with Upstream() as server:
+        server.routes["/a"] = redirect(307, "/b", close=close)
+        result = run_one(server, "/a", follow_redirects=1)
+
+    record = result.records[0]
+    assert (record.status, record.redirects, record.error) == (200, 1, None)
+    assert [(s.path, s.connection, s.nth) for s in server.seen] == hops
+    assert record.reused is not close  # of the last hop
+    assert result.summary().connections_opened == opened
+
+
+@pytest.mark.parametrize("limit", [0, 1, 3])
+def test_openloop_redirects_beyond_the_limit_end_on_the_redirect_status(limit: int) -> None:
+    with Upstream() as server:
+        server.routes["/loop"] = redirect(307, "/loop", ("X-Release", "loop"))
+        result = run_one(server, "/loop", follow_redirects=limit, tag_header="x-release")
+
+    record = result.records[0]
+    assert (record.status, record.redirects, record.error, record.tag) == (307, limit, None, "loop")
+    assert record.latency is not None
+    assert [s.path for s in server.seen] == ["/loop"] * (limit + 1)
+    assert result.summary().statuses == {307: 1}
+
+
+@pytest.mark.parametrize("status", [301, 302, 303])
+def test_openloop_post_redirected_by_301_302_303_is_followed_as_get_without_body(
+    status: int,
+) -> None:
+    with Upstream() as server:
+        server.routes["/form"] = redirect(status, "/done")
+        result = run_one(server, "/form", follow_redirects=2)
+
+    record = result.records[0]
+    assert (record.method, record.status, record.redirects) == ("POST", 200, 1)
+    first, second = server.seen
+    assert (first.method, first.path, first.body) == ("POST", "/form", b'{"id": "r-0"}')
+    assert (second.method, second.path, second.body) == ("GET", "/done", b"")
+    assert "content-length" not in second.headers
+    assert "content-type" not in second.headers
+    assert second.headers["x-request-id"] == "r-0"  # kept, as browsers and httpx keep it
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        "http://evil.example/x",
+        "//evil.example/x",
+        "https://127.0.0.1:{port}/x",
+        "http://localhost:{port}/x",
+        "http://127.0.0.1:{other}/x",
+        "http://127.0.0.1:no/x",
+    ],
+)
+def test_openloop_redirect_off_the_target_is_a_redirect_failure_sent_nowhere(
+    location: str,
+) -> None:
+    with Upstream() as server, Upstream() as other:
+        target = location.format(port=server.port, other=other.port)
+        server.routes["/a"] = redirect(302, target)
+        result = run_one(server, "/a", follow_redirects=5)
+
+    record = result.records[0]
+    assert (record.status, record.error, record.redirects) == (0, "redirect", 0)
+    assert "redirect" in openloop.ERROR_KINDS
+    summary = result.summary()
+    assert summary.failures == {"redirect": 1}
+    assert summary.connections_opened == 1
+    assert [s.path for s in server.seen] == ["/a"]
+    assert other.seen == []
+
+
+def test_openloop_tag_header_is_read_from_the_final_response() -> None:
+    with Upstream() as server:
+        server.routes["/a"] = redirect(307, "/b", ("X-Release", "old"))
+        server.routes["/b"] = Reply(200, (("X-Release", "new"),))
+        tagged = run_one(server, "/a", follow_redirects=1, tag_header="X-RELEASE")
+        untagged = run_one(server, "/a", follow_redirects=1)
+        absent = run_one(server, "/b", tag_header="x-absent")
+
+    assert (tagged.records[0].status, tagged.records[0].tag) == (200, "new")
+    assert (untagged.records[0].status, untagged.records[0].tag) == (200, None)
+    assert (absent.records[0].status, absent.records[0].tag) == (200, None)
+
+
+@pytest.mark.parametrize(
+    ("follow", "statuses", "hops", "redirected", "most"),
+    [(3, {200: 4}, [0, 2, 0, 2], 2, 2), (0, {200: 2, 307: 2}, [0, 0, 0, 0], 0, 0)],
+)
+def test_openloop_summary_counts_redirected_requests_and_most_hops(
+    follow: int, statuses: dict[int, int], hops: list[int], redirected: int, most: int
+) -> None:
+    with Upstream() as server:
+        server.routes["/w"] = redirect(307, "/w2")
+        server.routes["/w2"] = redirect(308, "/w3")
+        result = openloop.run(
+            f"http://127.0.0.1:{server.port}/", 200, 0.02, writes_every=2, path_read="/r",
+            path_write="/w", timeout=5, follow_redirects=follow,
+        )  # fmt: skip
+
+    assert [r.redirects for r in result.records] == hops
+    summary = result.summary()
+    assert (summary.reads, summary.writes, summary.statuses) == (2, 2, statuses)
+    assert (summary.redirected, summary.redirects_max) == (redirected, most)
+    as_dict = summary.as_dict()
+    assert (as_dict["redirected"], as_dict["redirects_max"]) == (redirected, most)
+    assert json.loads(json.dumps(as_dict)) == as_dict
+
+
+@pytest.mark.parametrize(("reset", "kind"), [(True, "reset"), (False, "eof")])
+def test_openloop_hop_lost_on_its_connection_fails_the_request_not_resent(
+    reset: bool, kind: str
+) -> None:
+    with Upstream(drop_nth=2, reset=reset) as server:
+        server.routes["/a"] = redirect(307, "/b")
+        result = run_one(server, "/a", follow_redirects=3)
+
+    record = result.records[0]
+    assert (record.status, record.error, record.redirects, record.reused) == (0, kind, 1, True)
+    assert record.first_byte is None
+    assert record.latency is None
+    assert [(s.path, s.connection, s.nth) for s in server.seen] == [("/a", 1, 1), ("/b", 1, 2)]
+    assert result.summary().failures_on_reused == 1
+
+
+def test_openloop_endless_redirects_end_at_the_one_timeout_of_the_chain() -> None:
+    with Upstream() as server:
+        server.routes["/loop"] = redirect(302, "/loop")
+        result = openloop.run(
+            f"http://127.0.0.1:{server.port}/loop", 100, 0.01, writes_every=0, timeout=0.1,
+            follow_redirects=10**9,
+        )  # fmt: skip
+
+    record = result.records[0]
+    assert (record.status, record.error) == (0, "timeout")
+    # Each hop takes well under a millisecond: only the chain as a whole ran out of time.
+    assert record.redirects > 10
+    assert record.redirects <= len(server.seen) <= record.redirects + 1
+    assert record.end is not None
+    assert 0.09 < record.end - record.scheduled < 1.0
+
+
+def test_openloop_redirect_location_with_spaces_and_utf8_is_percent_encoded() -> None:
+    with Upstream() as server:
+        server.routes["/a"] = redirect(307, "/b c/\u00fc?q=1 2&r=%41")
+        result = run_one(server, "/a", follow_redirects=1)
+
+    assert result.records[0].status == 200
+    assert [s.path for s in server.seen] == ["/a", "/b%20c/%C3%BC?q=1%202&r=%41"]
+
+
+def test_openloop_negative_follow_redirects_raises_value_error() -> None:
+    with pytest.raises(ValueError, match="follow_redirects"):
+        openloop.run("http://127.0.0.1:1/", 1, 1, follow_redirects=-1)
+
+
+def test_openloop_cli_follow_redirects_flag_records_hops_and_tags(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "requests.jsonl"
+    with Upstream() as server:
+        server.routes["/a"] = redirect(307, "/b")
+        server.routes["/b"] = Reply(200, (("X-Release", "v2"),))
+        code = openloop.main(
+            ["--url", f"http://127.0.0.1:{server.port}/a", "--rate", "100", "--seconds", "0.02",
+             "--timeout", "5", "--out", str(out), "--follow-redirects", "1",
+             "--tag-header", "x-release"]
+        )  # fmt: skip
+
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["statuses"] == {"200": 2}
+    assert (summary["redirected"], summary["redirects_max"]) == (2, 1)
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["redirects"], r["tag"]) for r in records] == [(1, "v2")] * 2
 
 
 def test_wrk_through_nginx_during_reload_runs_and_parses(nginx: Nginx) -> None:
