@@ -91,11 +91,18 @@ class Server:
 
 
 def gunicorn(
-    app: str, env: dict[str, str], workers: int = 2, threads: int = 16, cwd: Path = ROOT
+    app: str,
+    env: dict[str, str],
+    workers: int = 2,
+    threads: int = 16,
+    cwd: Path = ROOT,
+    hooks: bool = False,
 ) -> Server:
+    """gunicorn gthread; ``hooks``: with ``-c python:gatekeeper.contrib.gunicorn``."""
     port = free_port()
     argv = [
         str(BIN / "gunicorn"), app,
+        *(["-c", "python:gatekeeper.contrib.gunicorn"] if hooks else []),
         "--bind", f"127.0.0.1:{port}",
         "--workers", str(workers),
         "--worker-class", "gthread",

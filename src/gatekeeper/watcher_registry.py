@@ -9,7 +9,7 @@ import threading
 from gatekeeper.options import GateOptions
 from gatekeeper.watcher import StateWatcher
 
-__all__ = ["close_all", "forget", "keepalive_off", "watcher_for"]
+__all__ = ["close_all", "forget", "keepalive_off", "start_all", "watcher_for"]
 
 _watchers: dict[tuple[object, ...], StateWatcher] = {}
 _every: tuple[StateWatcher, ...] = ()
@@ -59,6 +59,13 @@ def keepalive_off() -> bool:
         if snapshot is not None and snapshot.closing:
             return True
     return False
+
+
+def start_all() -> None:
+    """Start every watcher of this process now, not at its first request: a new worker
+    then reports in as soon as it is up, which ``--await-release`` waits for."""
+    for watcher in _every:
+        watcher.start()
 
 
 def close_all() -> None:

@@ -19,15 +19,18 @@ from __future__ import annotations
 from typing import Any
 
 from gatekeeper._threads import set_server_threads
-from gatekeeper.watcher_registry import close_all, keepalive_off
+from gatekeeper.watcher_registry import close_all, keepalive_off, start_all
 
 __all__ = ["post_worker_init", "pre_request", "worker_exit"]
 
 
 def post_worker_init(worker: Any) -> None:
-    """Tell the gate this worker's thread count: under ``readonly`` it holds writes in at
-    most half of them, so that reads keep flowing."""
+    """Tell the gate this worker's thread count (under ``readonly`` it holds writes in at
+    most half of them, so that reads keep flowing), and start its watcher: the worker
+    reports in at once, which ``run-migration --await-release`` waits for after a
+    restart, rather than at its first request."""
     set_server_threads(int(getattr(worker.cfg, "threads", 1) or 1))
+    start_all()
 
 
 def pre_request(worker: Any, req: Any) -> None:
