@@ -5,12 +5,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-want=(redis-server:redis-server redis-cli:redis-tools "$@")
+# binary:package; a binary given as a path (Debian keeps PostgreSQL's server off PATH, under
+# /usr/lib/postgresql/<major>/bin, for tests/postgres.py) is a glob that must match a file
+want=(redis-server:redis-server redis-cli:redis-tools
+  "/usr/lib/postgresql/*/bin/initdb:postgresql" "$@")
 missing=()
 for item in "${want[@]}"; do
   binary=${item%%:*}
   package=${item#*:}
-  command -v "$binary" >/dev/null 2>&1 || missing+=("$package")
+  if [[ $binary == */* ]]; then
+    compgen -G "$binary" >/dev/null || missing+=("$package")
+  else
+    command -v "$binary" >/dev/null 2>&1 || missing+=("$package")
+  fi
 done
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -14,6 +14,8 @@ from gatekeeper import Gate, build_options
 from gatekeeper.keys import Keys
 from gatekeeper.testing import RedisServer, RedisServerMissing
 
+from .postgres import PostgresServer, PostgresServerMissing
+
 _counter = itertools.count()
 
 
@@ -67,3 +69,17 @@ def make_gate(redis_url: str, prefix: str) -> Iterator[Callable[..., Gate]]:
     yield factory
     for gate in gates:
         gate.watcher.close()
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[PostgresServer]:
+    """A fresh PostgreSQL cluster for this test module (role and database ``gk``, trust
+    auth on 127.0.0.1; connect with ``psycopg.connect(postgres.dsn)``). Its tests share
+    it: give tables names of their own."""
+    try:
+        server = PostgresServer()
+    except PostgresServerMissing as exc:
+        # Never a skip: a missing server means scripts/setup.sh did not run.
+        pytest.fail(str(exc), pytrace=False)
+    with server:
+        yield server

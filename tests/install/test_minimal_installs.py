@@ -34,7 +34,7 @@ TEST_ONLY = frozenset(
         "pytest", "pytest-asyncio", "hypothesis", "trustme", "httpx", "mypy", "ruff",
         "django-stubs", "playwright", "py-spy", "alembic", "flask-migrate",
         "flask-sqlalchemy", "sqlalchemy", "django", "flask", "fastapi", "starlette",
-        "gunicorn", "uvicorn",
+        "gunicorn", "uvicorn", "psycopg", "psycopg-binary",
     }
 )  # fmt: skip
 """Packages of the test extra (and of the other integrations): none may be in a venv
