@@ -86,8 +86,10 @@ class Gate:
         now = time.time()
         snapshot = self.watcher.snapshot or self.watcher.wait_ready()
         first = self._first_look(snapshot, facts, now)
-        paced_until = self._paced_until(first, now)
-        if first.decision is not Decision.HOLD and paced_until is None:
+        if first.decision is not Decision.HOLD:
+            # A handoff is never paced here: the old WSGI servers stop accepting when
+            # restarted, and what reaches this thread was queued before; pacing it would
+            # only slow down the draining of that queue.
             return self._finish(first, facts)
         # A held request holds a thread here: under readonly, writes may take only part
         # of them, so that reads keep flowing.
@@ -102,7 +104,7 @@ class Gate:
             while True:
                 event = self.watcher.signal.event
                 snapshot = self.watcher.snapshot or snapshot
-                verdict, left = self._step(snapshot, facts, now, paced_until)
+                verdict, left = self._step(snapshot, facts, now, pace=False)
                 if left <= 0:
                     break
                 event.wait(left)
@@ -123,8 +125,8 @@ class Gate:
         now = time.time()
         snapshot = self.watcher.snapshot or await self.watcher.wait_ready_async()
         first = self._first_look(snapshot, facts, now)
-        paced_until = self._paced_until(first, now)
-        if first.decision is not Decision.HOLD and paced_until is None:
+        paced = first is HANDOFF and self.options.handoff_delay > 0
+        if first.decision is not Decision.HOLD and not paced:
             return self._finish(first, facts)
         if not self.watcher.counters.hold_begin(self.options.max_held):
             return self._finish(HANDOFF if first is HANDOFF else _CAPACITY, facts)
@@ -137,7 +139,7 @@ class Gate:
         try:
             while True:
                 snapshot = self.watcher.snapshot or snapshot
-                verdict, left = self._step(snapshot, facts, now, paced_until)
+                verdict, left = self._step(snapshot, facts, now, pace=True)
                 if left <= 0:
                     break
                 if watch is not None and watch.gone:
@@ -168,26 +170,26 @@ class Gate:
             closing=snapshot.closing, handoff=snapshot.handoff,
         )  # fmt: skip
 
-    def _paced_until(self, first: Verdict, now: float) -> float | None:
-        """When a request handed off on arrival gets its redirect (``handoff_delay``).
-
-        Requests held before the handoff began are redirected at once: the new release
-        is up by then. One that arrives at an old process afterwards finds it still
-        accepting (a rolling restart), and its redirect may land on it again: waiting
-        a little first bounds how often, with the old process retired meanwhile.
-        """
-        if first is not HANDOFF or self.options.handoff_delay <= 0:
-            return None
-        return now + self.options.handoff_delay
-
     def _step(
-        self, snapshot: Snapshot, facts: RequestFacts, started: float, paced_until: float | None
+        self, snapshot: Snapshot, facts: RequestFacts, started: float, *, pace: bool
     ) -> tuple[Verdict, float]:
-        """The verdict now, and how long to wait for another (``<= 0``: act on this one)."""
+        """The verdict now, and how long to wait for another (``<= 0``: act on this one).
+
+        ``pace`` (ASGI): a handoff is answered ``handoff_delay`` after the later of the
+        request's arrival and the moment this process learned of the handoff. An
+        old process is still accepting then (uvicorn retires its workers one by one,
+        each a moment after its replacement is up), and a redirect sent at once could
+        land on it again, or be cut off as it closes: the pause lets it stop accepting
+        first. Not under WSGI: what reaches a thread there was queued in the server
+        before, and the old WSGI servers stop accepting as they are restarted.
+        """
         now = time.time()
         verdict = self._decide(snapshot, facts, now)
         if verdict is HANDOFF:
-            return verdict, (paced_until - now) if paced_until is not None else 0.0
+            if not pace or self.options.handoff_delay <= 0:
+                return verdict, 0.0
+            learned = snapshot.handoff_at if snapshot.handoff_at is not None else now
+            return verdict, max(started, learned) + self.options.handoff_delay - now
         if verdict.decision is not Decision.HOLD:
             return verdict, 0.0
         left = hold_deadline(started, snapshot.hold_until, self.options) - now

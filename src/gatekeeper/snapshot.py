@@ -58,6 +58,8 @@ class Snapshot:
     handoff: bool = False
     """Another release takes this process's requests (``<prefix>:handoff``): it answers
     them with a redirect instead of running them. Implies :attr:`closing`."""
+    handoff_at: float | None = field(default=None, compare=False)
+    """When this process learned of the handoff (epoch seconds; the gate's pacing)."""
     plain: bool = field(init=False, compare=False)
     """``open``, keep-alive on, no handoff: the adapters' fast path, one attribute to test."""
 

@@ -216,7 +216,12 @@ class StateWatcher:
         closing, problem = parse_keepalive(raw_keepalive, self.options.hostname)
         handoff, handoff_problem = parse_handoff(raw_handoff, self.options.release)
         if closing or handoff:
-            snapshot = dataclasses.replace(snapshot, closing=closing, handoff=handoff)
+            previous = self.snapshot
+            learned = previous.handoff_at if previous is not None and previous.handoff else None
+            snapshot = dataclasses.replace(
+                snapshot, closing=closing, handoff=handoff,
+                handoff_at=(learned or time.time()) if handoff else None,
+            )  # fmt: skip
         problems.extend(p for p in (problem, handoff_problem) if p)
         self._log.problems(problems)
         self._log.read_ok()

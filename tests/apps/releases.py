@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,17 +29,24 @@ RELEASE = Path(os.environ["RELEASE_FILE"]).read_text().strip()
 TABLE = "notes" if RELEASE == "v1" else "entries"
 
 
+_local = threading.local()
+
+
 def _touch_database(request_id: str, write: bool) -> None:
     url = os.environ.get("DATABASE_URL")
     if not url:
         return
     import psycopg  # only the PostgreSQL tests install and need it
 
-    with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
-        if write:
-            conn.execute(f"INSERT INTO {TABLE} (request_id) VALUES (%s)", (request_id,))
-        else:
-            conn.execute(f"SELECT count(*) FROM {TABLE}").fetchone()
+    # One connection per thread, kept, as an app's pool would: a connection per request
+    # would make PostgreSQL's fork per connection the bottleneck of the release burst.
+    conn = getattr(_local, "conn", None)
+    if conn is None or conn.closed:
+        conn = _local.conn = psycopg.connect(url, autocommit=True, connect_timeout=5)
+    if write:
+        conn.execute(f"INSERT INTO {TABLE} (request_id) VALUES (%s)", (request_id,))
+    else:
+        conn.execute(f"SELECT count(*) FROM {TABLE}").fetchone()
 
 
 def _handle(method: str, path: str, request_id: str | None, body: bytes) -> tuple[int, bytes]:
