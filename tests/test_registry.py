@@ -13,11 +13,14 @@ import redis
 
 from gatekeeper.keys import Keys
 from gatekeeper.registry import (
+    RETIRED_TTL,
     new_process_id,
     read_processes,
+    read_retired,
     report_ttl,
     tally,
     tally_difference,
+    withdraw_report,
     write_report,
 )
 
@@ -146,3 +149,17 @@ def test_tally_difference_of_nothing_is_zero() -> None:
     assert tally_difference({}, {}) == nothing
     same = {"p": counts(2, 1, 1, 1)}
     assert tally_difference(same, same) == nothing
+
+
+def test_withdrawn_report_leaves_live_set_but_keeps_its_last_totals(
+    r: redis.Redis, keys: Keys
+) -> None:
+    write(r, keys, "web:1:aaaaaa", {"pid": 1, "handed_off_total": 1}, ttl=7)
+    write(r, keys, "web:2:bbbbbb", {"pid": 2}, ttl=7)
+    pipe = r.pipeline()
+    withdraw_report(pipe, keys, "web:1:aaaaaa", {"pid": 1, "handed_off_total": 9})
+    pipe.execute()
+    assert [p["id"] for p in read_processes(r, keys)] == ["web:2:bbbbbb"]
+    retired = read_retired(r, keys, ["web:1:aaaaaa", "web:2:bbbbbb", "web:3:never"])
+    assert retired == [{"pid": 1, "handed_off_total": 9, "gone": True, "id": "web:1:aaaaaa"}]
+    assert 0 < r.ttl(keys.proc("web:1:aaaaaa")) <= RETIRED_TTL

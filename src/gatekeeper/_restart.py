@@ -20,7 +20,7 @@ import redis
 from gatekeeper.child import SignalTrap
 from gatekeeper.keys import Keys
 from gatekeeper.progress import Progress
-from gatekeeper.registry import process_host, read_processes, tally
+from gatekeeper.registry import process_host, read_processes, read_retired, tally
 
 __all__ = ["HandoffWait", "hosts_without", "old_processes", "wait_for_release"]
 
@@ -76,6 +76,8 @@ class HandoffWait:
         self.client, self.keys, self.release, self.ttl = client, keys, release, ttl
         self.seen: dict[str, dict[str, int]] = {}
         self.left: list[Report] = []
+        self._final: set[str] = set()
+        """Processes whose last report (written as they left) has been counted."""
 
     def wait(self, timeout: float, trap: SignalTrap, progress: Progress) -> list[str]:
         """Ids of old processes still live when ``timeout`` passed (empty: all gone)."""
@@ -84,8 +86,15 @@ class HandoffWait:
         while True:
             try:
                 reports = read_processes(self.client, self.keys)
+                live = {str(r["id"]) for r in reports}
+                gone = [i for i in self.seen if i not in live and i not in self._final]
+                for report in read_retired(self.client, self.keys, gone):
+                    self._final.add(str(report["id"]))
+                    reports.append(report)
                 self.seen.update(tally(reports))
-                self.left = old_processes(reports, self.release)
+                self.left = old_processes(
+                    [r for r in reports if str(r["id"]) in live], self.release
+                )
             except redis.RedisError:
                 pass
             if not self.left or time.monotonic() >= deadline or trap.received is not None:

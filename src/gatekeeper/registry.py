@@ -60,6 +60,33 @@ def write_report(
     pipe.zadd(keys.procs, {proc_id: time.time()})
 
 
+RETIRED_TTL = 30
+"""Seconds the last report of a process that withdrew stays readable (``gone``)."""
+
+
+def withdraw_report(pipe: Pipeline, keys: Keys, proc_id: str, report: dict[str, Any]) -> None:
+    """Take a process out of the live set, leaving its last totals readable for a while:
+    a runner that watched it can still count what it did just before it left."""
+    body = json.dumps({**report, "gone": True}, separators=(",", ":"))
+    pipe.set(keys.proc(proc_id), body, ex=RETIRED_TTL)
+    pipe.zrem(keys.procs, proc_id)
+
+
+def read_retired(client: Redis, keys: Keys, ids: list[str]) -> list[dict[str, Any]]:
+    """The last reports of those of ``ids`` that withdrew (see :func:`withdraw_report`)."""
+    if not ids:
+        return []
+    reports = []
+    for proc_id, raw in zip(ids, client.mget([keys.proc(i) for i in ids]), strict=True):
+        try:
+            report = json.loads(raw) if raw is not None else None
+        except ValueError:
+            continue
+        if isinstance(report, dict) and report.get("gone") is True:
+            reports.append({**report, "id": proc_id})
+    return reports
+
+
 def read_processes(client: Redis, keys: Keys, ttl: int = 60) -> list[dict[str, Any]]:
     """Reports of the processes seen in the last ``ttl`` seconds, oldest first.
 

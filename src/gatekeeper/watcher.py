@@ -31,7 +31,7 @@ from gatekeeper._watcher_log import WatcherLog
 from gatekeeper.keys import Keys
 from gatekeeper.modes import Mode, mode_hint
 from gatekeeper.options import GateOptions
-from gatekeeper.registry import report_ttl, write_report
+from gatekeeper.registry import report_ttl, withdraw_report, write_report
 from gatekeeper.reporting import ProcessReporter
 from gatekeeper.snapshot import (
     Snapshot,
@@ -254,8 +254,9 @@ class StateWatcher:
     def _withdraw(self) -> None:
         try:
             client = self._client()
-            client.delete(self.keys.proc(self.proc_id))
-            client.zrem(self.keys.procs, self.proc_id)
+            pipe = client.pipeline(transaction=False)
+            withdraw_report(pipe, self.keys, self.proc_id, self.reporter.build(self.snapshot))
+            pipe.execute()
             client.close()
         except Exception:  # noqa: S110 - best effort: the report expires anyway
             pass
