@@ -105,6 +105,7 @@ class ASGIMiddleware:
             return
         if kind == "lifespan":
             self._watcher.start()
+            send = _LifespanSend(send, self._watcher)
         await self.app(scope, receive, send)
 
     async def _gated(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -183,6 +184,26 @@ class _ClosingSend:
                     if name.lower() != b"connection"
                 ]
                 message = {**message, "headers": [*headers, (b"connection", b"close")]}
+        await self._send(message)
+
+
+class _LifespanSend:
+    """``send`` of the lifespan scope: at shutdown, withdraw this process's report.
+
+    Servers that run workers with ``multiprocessing`` (uvicorn) end them with
+    ``os._exit``, so ``atexit`` never runs there; the lifespan shutdown comes once the
+    worker has finished its requests, and a runner then sees it leave at once instead
+    of when its report expires."""
+
+    __slots__ = ("_send", "_watcher")
+
+    def __init__(self, send: Send, watcher: StateWatcher) -> None:
+        self._send = send
+        self._watcher = watcher
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+            self._watcher.close()
         await self._send(message)
 
 
