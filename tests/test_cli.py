@@ -198,3 +198,26 @@ def test_redis_cli_commands_from_readme_drive_a_running_gate(
     run("DEL", f"{prefix}:state", f"{prefix}:info")
     run("PUBLISH", f"{prefix}:events", "x")
     mode_becomes(Mode.OPEN)
+
+
+def test_redis_cli_handoff_commands_from_readme_drive_a_running_gate(
+    make_gate: Callable[..., Gate], redis_server: RedisServer, prefix: str
+) -> None:
+    """The README's handoff rows, with the real binary: v1 hands off, v2 does not."""
+    redis_cli = shutil.which("redis-cli")
+    assert redis_cli, "redis-cli missing: scripts/setup.sh installs redis-tools"
+    old = make_gate(poll_interval=30, release="v1")
+    old.watcher.wait_ready()
+
+    def run(*args: str) -> None:
+        cmd = [redis_cli, "-h", "127.0.0.1", "-p", str(redis_server.port), *args]
+        subprocess.run(cmd, check=True, capture_output=True)
+
+    run("SET", f"{prefix}:handoff", "v2", "EX", "60")
+    run("PUBLISH", f"{prefix}:events", "handoff")
+    wait_for(lambda: old.watcher.snapshot.handoff, 0.5)  # type: ignore[union-attr]
+    assert old.watcher.snapshot.closing  # type: ignore[union-attr]
+    run("DEL", f"{prefix}:handoff")
+    run("PUBLISH", f"{prefix}:events", "handoff")
+    wait_for(lambda: not old.watcher.snapshot.handoff, 0.5)  # type: ignore[union-attr]
+    assert old.watcher.snapshot.plain  # type: ignore[union-attr]
