@@ -14,7 +14,7 @@ from gatekeeper.decision import HANDOFF, Decision, RequestFacts, decide
 from gatekeeper.handoff import HANDOFF_NOTE, handoff_reply, redirect_location
 from gatekeeper.modes import Mode
 from gatekeeper.options import OptionError
-from gatekeeper.snapshot import Snapshot, parse_handoff
+from gatekeeper.snapshot import Snapshot, parse_handoff, read_snapshot
 
 ORIGIN = "http://app.test/some/page"
 # What a Location may hold once made safe: RFC 3986 path and query characters and "%".
@@ -167,3 +167,23 @@ def test_bad_handoff_options_raise_naming_the_option(name: str, value: str) -> N
 def test_handoff_options_parse_from_strings() -> None:
     options = build_options({"handoff_delay": "0", "handoff_api": "redirect"})
     assert (options.handoff_delay, options.handoff_api) == (0.0, "redirect")
+
+
+def test_read_snapshot_keeps_when_the_handoff_was_learned_until_it_ends() -> None:
+    def read(handoff: str | None, previous: Snapshot | None, now: float) -> Snapshot:
+        snapshot, problems = read_snapshot(
+            "open", {}, None, handoff, unknown_mode=Mode.OPEN, host="web",
+            release="v1", previous=previous, now=now,
+        )  # fmt: skip
+        assert problems == []
+        return snapshot
+
+    first = read("v2", None, 100.0)
+    assert (first.handoff, first.closing, first.handoff_at) == (True, True, 100.0)
+    later = read("v2", first, 105.0)
+    assert later.handoff_at == 100.0  # learned once, kept while it lasts
+    ended = read(None, later, 106.0)
+    assert (ended.handoff, ended.handoff_at, ended.plain) == (False, None, True)
+    again = read("v3", ended, 107.0)
+    assert again.handoff_at == 107.0
+    assert read("v1", again, 108.0).handoff is False  # its own release takes over

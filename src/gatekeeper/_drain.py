@@ -12,12 +12,19 @@ request is still inside the app.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
-from gatekeeper.registry import process_host
+import redis
 
-__all__ = ["DEFAULT_REPORT_TTL", "DrainWatch", "coverage_problem", "hosts_of"]
+from gatekeeper.child import SignalTrap
+from gatekeeper.keys import Keys
+from gatekeeper.progress import Progress
+from gatekeeper.registry import process_host, read_processes
+from gatekeeper.run_options import RunOptions, RunResult
+
+__all__ = ["DEFAULT_REPORT_TTL", "DrainWatch", "coverage_problem", "drain", "hosts_of"]
 
 DEFAULT_REPORT_TTL = 3.0
 """Seconds a report lives, for reports that do not say (see ``registry.report_ttl``)."""
@@ -91,3 +98,75 @@ def _report_ttl(report: Report) -> float:
         return max(0.0, float(report.get("ttl", DEFAULT_REPORT_TTL)))
     except (TypeError, ValueError):
         return DEFAULT_REPORT_TTL
+
+
+def drain(
+    client: redis.Redis,
+    keys: Keys,
+    ack: str,
+    *,
+    opts: RunOptions,
+    result: RunResult,
+    progress: Progress,
+    trap: SignalTrap,
+    hosts: set[str],
+) -> bool:
+    """The runner's drain: wait until every live process acknowledges ``ack``, at most
+    ``opts.drain_timeout``; ``False`` on timeout (named in ``result.undrained``).
+    ``hosts`` gains every host seen: what ``--await-release`` waits on later."""
+    deadline = time.monotonic() + opts.drain_timeout
+    watch = DrainWatch(ack)
+    announced: int | None = None
+    failing = False
+    while True:
+        try:
+            reports = read_processes(client, keys)
+        except redis.RedisError as exc:
+            # The hold is set and the lease keeps it: a blip only delays the drain,
+            # within the same deadline.
+            if not failing:
+                progress.note(f"drain: Redis error ({exc.__class__.__name__}); retrying")
+            failing = True
+            watch.failed()
+            if time.monotonic() >= deadline or trap.received is not None:
+                return _timed_out(["(unknown: Redis unreachable)"], opts, result, progress)
+            trap.event.wait(0.05)
+            continue
+        failing = False
+        hosts.update(hosts_of(reports))
+        waiting = watch.update(reports, time.monotonic())
+        result.processes = watch.processes
+        if watch.processes != announced:
+            if announced is None and not watch.processes:
+                _warn_unprotected(opts, result, progress)
+            announced = watch.processes
+            progress.phase(f"draining {watch.processes} processes")
+        if not waiting:
+            return True
+        if time.monotonic() >= deadline or trap.received is not None:
+            undrained = [f"{r['id']} ({r.get('inflight', '?')} in flight)" for r in waiting]
+            return _timed_out(undrained, opts, result, progress)
+        progress.tick(sum(int(r.get("held", 0)) for r in reports))
+        trap.event.wait(0.01)
+
+
+def _timed_out(
+    undrained: list[str], opts: RunOptions, result: RunResult, progress: Progress
+) -> bool:
+    result.undrained = undrained
+    progress.note(
+        f"drain timeout after {opts.drain_timeout:g}s; not drained: "
+        + ", ".join(undrained)
+        + ("; stopping (--strict-drain)" if opts.strict_drain else "; going on")
+    )
+    return False
+
+
+def _warn_unprotected(opts: RunOptions, result: RunResult, progress: Progress) -> None:
+    result.notes.append("no gate process reported in: COMMAND ran unprotected")
+    progress.note(
+        f"WARNING: no gate process reports to {opts.redis_label or 'this Redis'}: "
+        "nothing is holding traffic, and COMMAND runs unprotected. Check that the apps "
+        "use this GATEKEEPER_REDIS_URL and GATEKEEPER_PREFIX and have the middleware; "
+        "--min-processes N refuses to migrate instead."
+    )

@@ -21,6 +21,7 @@ from gatekeeper.child import SignalTrap
 from gatekeeper.keys import Keys
 from gatekeeper.progress import Progress
 from gatekeeper.registry import process_host, read_processes, read_retired, tally
+from gatekeeper.run_options import RunResult
 
 __all__ = ["HandoffWait", "hosts_without", "old_processes", "wait_for_release"]
 
@@ -78,6 +79,26 @@ class HandoffWait:
         self.left: list[Report] = []
         self._final: set[str] = set()
         """Processes whose last report (written as they left) has been counted."""
+
+    def finish(
+        self, timeout: float, trap: SignalTrap, progress: Progress, result: RunResult
+    ) -> dict[str, dict[str, int]]:
+        """After the open: wait for the old processes, then clear; their last totals."""
+        progress.phase(
+            f"handoff: processes of other releases redirect to {self.release}; "
+            f"waiting for them to leave (at most {timeout:g}s)"
+        )
+        stragglers = self.wait(timeout, trap, progress)
+        result.handoff_ended_at = round(time.time(), 4)
+        if stragglers:
+            result.stragglers = stragglers
+            progress.note(
+                f"handoff: {len(stragglers)} old processes still live; from now on they run "
+                "what reaches them: " + ", ".join(stragglers)
+            )
+        if not self.clear():
+            progress.note(f"handoff: could not clear it; it expires within {self.ttl:g}s")
+        return self.seen
 
     def wait(self, timeout: float, trap: SignalTrap, progress: Progress) -> list[str]:
         """Ids of old processes still live when ``timeout`` passed (empty: all gone)."""

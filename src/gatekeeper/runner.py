@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import redis
 
-from gatekeeper._drain import DrainWatch, coverage_problem, hosts_of
+from gatekeeper._drain import coverage_problem, drain, hosts_of
 from gatekeeper._restart import HandoffWait, wait_for_release
 from gatekeeper.child import SignalTrap, describe, run_check, run_supervised
 from gatekeeper.control import identity, info_fields
@@ -125,7 +125,11 @@ class _Run:
             f"{opts.mode.value}: traffic gated (ttl {opts.ttl:g}s, max hold {opts.max_hold:g}s)"
         )
 
-        if not self._drain(f"{opts.mode.value}:{generation}") and opts.strict_drain:
+        drained = drain(
+            self.client, self.keys, f"{opts.mode.value}:{generation}",
+            opts=opts, result=result, progress=self.progress, trap=self.trap, hosts=self._hosts,
+        )  # fmt: skip
+        if not drained and opts.strict_drain:
             result.exit_code, result.outcome = EXIT_UNPROTECTED, "drain-timeout"
         elif self.trap.received is not None:
             result.exit_code, result.outcome = 128 + self.trap.received, "interrupted"
@@ -145,7 +149,9 @@ class _Run:
 
         handoff = self._release(success=result.outcome == "success")
         result.held_seconds = round(time.monotonic() - started, 3)
-        seen = self._handoff_wait(handoff) if handoff is not None else None
+        seen = None
+        if handoff is not None:
+            seen = handoff.finish(opts.release_timeout, self.trap, self.progress, result)
         result.requests = settled_difference(
             self.client, self.keys, before, result.final_state, seen=seen
         )
@@ -193,25 +199,6 @@ class _Run:
             result.release_ready_at = round(time.time(), 4)
         return "success"
 
-    def _handoff_wait(self, handoff: HandoffWait) -> dict[str, dict[str, int]]:
-        """After a handoff's open: until the old processes have left; their last totals."""
-        opts = self.opts
-        self.progress.phase(
-            f"handoff: processes of other releases redirect to {opts.await_release}; "
-            f"waiting for them to leave (at most {opts.release_timeout:g}s)"
-        )
-        stragglers = handoff.wait(opts.release_timeout, self.trap, self.progress)
-        self.result.handoff_ended_at = round(time.time(), 4)
-        if stragglers:
-            self.result.stragglers = stragglers
-            self.progress.note(
-                f"handoff: {len(stragglers)} old processes still live; from now on they run "
-                "what reaches them: " + ", ".join(stragglers)
-            )
-        if not handoff.clear():
-            self.progress.note(f"handoff: could not clear it; it expires within {opts.ttl:g}s")
-        return handoff.seen
-
     def _enough_processes(self) -> bool:
         """``--min-processes`` and ``--expect-host``: checked before anything is held."""
         reports = read_processes(self.client, self.keys)
@@ -226,61 +213,6 @@ class _Run:
         where = self.opts.redis_label or "this Redis"
         self.progress.note(f"refusing to migrate: {problem} at {where}; COMMAND not run")
         return False
-
-    def _drain(self, ack: str) -> bool:
-        deadline = time.monotonic() + self.opts.drain_timeout
-        watch = DrainWatch(ack)
-        announced: int | None = None
-        failing = False
-        while True:
-            try:
-                reports = read_processes(self.client, self.keys)
-            except redis.RedisError as exc:
-                # The hold is set and the lease keeps it: a blip only delays the drain,
-                # within the same deadline.
-                if not failing:
-                    self.progress.note(f"drain: Redis error ({exc.__class__.__name__}); retrying")
-                failing = True
-                watch.failed()
-                if time.monotonic() >= deadline or self.trap.received is not None:
-                    return self._drain_timeout(["(unknown: Redis unreachable)"])
-                self.trap.event.wait(0.05)
-                continue
-            failing = False
-            self._hosts.update(hosts_of(reports))
-            waiting = watch.update(reports, time.monotonic())
-            self.result.processes = watch.processes
-            if watch.processes != announced:
-                if announced is None and not watch.processes:
-                    self._warn_unprotected()
-                announced = watch.processes
-                self.progress.phase(f"draining {watch.processes} processes")
-            if not waiting:
-                return True
-            if time.monotonic() >= deadline or self.trap.received is not None:
-                return self._drain_timeout(
-                    [f"{r['id']} ({r.get('inflight', '?')} in flight)" for r in waiting]
-                )
-            self.progress.tick(sum(int(r.get("held", 0)) for r in reports))
-            self.trap.event.wait(0.01)
-
-    def _drain_timeout(self, undrained: list[str]) -> bool:
-        self.result.undrained = undrained
-        self.progress.note(
-            f"drain timeout after {self.opts.drain_timeout:g}s; not drained: "
-            + ", ".join(undrained)
-            + ("; stopping (--strict-drain)" if self.opts.strict_drain else "; going on")
-        )
-        return False
-
-    def _warn_unprotected(self) -> None:
-        self.result.notes.append("no gate process reported in: COMMAND ran unprotected")
-        self.progress.note(
-            f"WARNING: no gate process reports to {self.opts.redis_label or 'this Redis'}: "
-            "nothing is holding traffic, and COMMAND runs unprotected. Check that the apps "
-            "use this GATEKEEPER_REDIS_URL and GATEKEEPER_PREFIX and have the middleware; "
-            "--min-processes N refuses to migrate instead."
-        )
 
     def _run_command(
         self,

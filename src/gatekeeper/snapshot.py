@@ -7,6 +7,7 @@ problem string for the caller to log (once, not per request).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Mapping
@@ -22,6 +23,7 @@ __all__ = [
     "parse_handoff",
     "parse_keepalive",
     "parse_snapshot",
+    "read_snapshot",
 ]
 
 MAX_MESSAGE = 2000
@@ -175,6 +177,36 @@ def parse_handoff(raw: RawValue | None, release: str) -> tuple[bool, str | None]
     if not _RELEASE.fullmatch(text):
         return False, (f"handoff value {text[:_MAX_SHORT]!r} is not a release name; ignoring it")
     return text != release, None
+
+
+def read_snapshot(
+    raw_state: RawValue | None,
+    raw_info: Mapping[RawValue, RawValue] | None,
+    raw_keepalive: RawValue | None,
+    raw_handoff: RawValue | None,
+    *,
+    unknown_mode: Mode,
+    host: str,
+    release: str,
+    previous: Snapshot | None,
+    now: float,
+) -> tuple[Snapshot, list[str]]:
+    """The snapshot for one process from one read of its four keys, and the problems.
+
+    ``previous`` carries over when the process learned of a handoff still in force;
+    ``now`` (epoch seconds) is when it learns of a new one."""
+    snapshot, problems = parse_snapshot(raw_state, raw_info, unknown_mode=unknown_mode)
+    closing, problem = parse_keepalive(raw_keepalive, host)
+    handoff, handoff_problem = parse_handoff(raw_handoff, release)
+    problems.extend(p for p in (problem, handoff_problem) if p)
+    if not (closing or handoff):
+        return snapshot, problems
+    learned = previous.handoff_at if previous is not None and previous.handoff else None
+    snapshot = dataclasses.replace(
+        snapshot, closing=closing, handoff=handoff,
+        handoff_at=(learned or now) if handoff else None,
+    )  # fmt: skip
+    return snapshot, problems
 
 
 def keep_vanished(previous: Snapshot | None, vanished_for: float) -> bool:

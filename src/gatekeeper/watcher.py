@@ -33,13 +33,7 @@ from gatekeeper.modes import Mode, mode_hint
 from gatekeeper.options import GateOptions
 from gatekeeper.registry import report_ttl, withdraw_report, write_report
 from gatekeeper.reporting import ProcessReporter
-from gatekeeper.snapshot import (
-    Snapshot,
-    keep_vanished,
-    parse_handoff,
-    parse_keepalive,
-    parse_snapshot,
-)
+from gatekeeper.snapshot import Snapshot, keep_vanished, read_snapshot
 from gatekeeper.wakeups import LoopSignal, ThreadSignal, wake
 
 __all__ = ["StateWatcher"]
@@ -212,17 +206,11 @@ class StateWatcher:
         pipe.get(self.keys.keepalive)
         pipe.get(self.keys.handoff)
         raw_state, raw_info, raw_keepalive, raw_handoff = pipe.execute()
-        snapshot, problems = parse_snapshot(raw_state, raw_info, unknown_mode=self._fail_mode)
-        closing, problem = parse_keepalive(raw_keepalive, self.options.hostname)
-        handoff, handoff_problem = parse_handoff(raw_handoff, self.options.release)
-        if closing or handoff:
-            previous = self.snapshot
-            learned = previous.handoff_at if previous is not None and previous.handoff else None
-            snapshot = dataclasses.replace(
-                snapshot, closing=closing, handoff=handoff,
-                handoff_at=(learned or time.time()) if handoff else None,
-            )  # fmt: skip
-        problems.extend(p for p in (problem, handoff_problem) if p)
+        snapshot, problems = read_snapshot(
+            raw_state, raw_info, raw_keepalive, raw_handoff,
+            unknown_mode=self._fail_mode, host=self.options.hostname,
+            release=self.options.release, previous=self.snapshot, now=time.time(),
+        )  # fmt: skip
         self._log.problems(problems)
         self._log.read_ok()
         now = self._last_ok = time.monotonic()
