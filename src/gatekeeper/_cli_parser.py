@@ -60,6 +60,15 @@ def _option(name: str) -> Any:
     return parse
 
 
+def _release(text: str) -> str:
+    """``--await-release R``: a release name, never empty (an unset ``$RELEASE`` in a
+    deploy script must not silently turn the wait off)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("a release name, not an empty string")
+    value: str = _option("release")(text)
+    return value
+
+
 def _hostname(text: str) -> str:
     if not text or len(text) > 253 or any(ch in text for ch in ":/ \t"):
         raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a host name")
@@ -199,7 +208,7 @@ def _add_restart(run: argparse.ArgumentParser) -> None:
     )
     run.add_argument(
         "--await-release",
-        type=_option("release"),
+        type=_release,
         metavar="R",
         help="before opening, wait until processes of release R are live on every host "
         "that had processes (else exit 3)",
@@ -237,7 +246,7 @@ def _add_reload(commands: Any, common: argparse.ArgumentParser) -> None:
     )
     sub.add_argument(
         "--await-release",
-        type=_option("release"),
+        type=_release,
         metavar="R",
         help="after COMMAND, wait until every live process reports release R (else exit 3)",
     )
