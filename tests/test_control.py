@@ -116,9 +116,15 @@ def test_read_status_of_an_absent_state_is_absent_and_open(r: redis.Redis, keys:
         "info": {},
         "lock": None,
         "keepalive": None,
+        "handoff": None,
         "processes": [],
         "groups": [],
     }
+
+
+def test_read_status_names_the_release_a_handoff_redirects_to(r: redis.Redis, keys: Keys) -> None:
+    r.set(keys.handoff, "v2", ex=30)
+    assert read_status(r, keys).as_dict()["handoff"] == "v2"
 
 
 @pytest.mark.parametrize(

@@ -178,6 +178,8 @@ def _status(client: redis.Redis, keys: Keys, url: str, *, as_json: bool) -> int:
         print(f"lock:      {status.lock_holder} (expires in {status.lock_ttl or 0:.1f}s)")
     if status.keepalive is not None:
         print(f"keepalive: {status.keepalive[:200]}  (gates close connections: a reload)")
+    if status.handoff is not None:
+        print(f"handoff:   {status.handoff[:200]}  (processes of other releases redirect to it)")
     groups = group_processes(status.processes)
     hosts = len({group["host"] for group in groups})
     print(f"processes: {len(status.processes)} on {hosts} host{'s' if hosts != 1 else ''}")

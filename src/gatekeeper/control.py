@@ -137,6 +137,8 @@ class Status:
     keepalive: str | None = None
     """The raw ``<prefix>:keepalive`` value (``None``: absent, connections kept alive)."""
     processes: list[dict[str, Any]] = field(default_factory=list)
+    handoff: str | None = None
+    """The raw ``<prefix>:handoff`` value: the release other releases redirect to."""
 
     def as_dict(self) -> dict[str, Any]:
         lock = {"holder": self.lock_holder, "ttl": self.lock_ttl} if self.lock_holder else None
@@ -147,6 +149,7 @@ class Status:
             "info": self.info,
             "lock": lock,
             "keepalive": self.keepalive,
+            "handoff": self.handoff,
             "processes": self.processes,
             "groups": group_processes(self.processes),
         }
@@ -164,7 +167,8 @@ def read_status(client: redis.Redis, keys: Keys) -> Status:
     pipe.get(keys.lock)
     pipe.pttl(keys.lock)
     pipe.get(keys.keepalive)
-    raw_state, state_ttl, raw_info, lock, lock_ttl, keepalive = pipe.execute()
+    pipe.get(keys.handoff)
+    raw_state, state_ttl, raw_info, lock, lock_ttl, keepalive, handoff = pipe.execute()
     mode = parse_mode(raw_state)
     return Status(
         state="(absent)" if raw_state is None else _text(raw_state),
@@ -175,4 +179,5 @@ def read_status(client: redis.Redis, keys: Keys) -> Status:
         lock_ttl=lock_ttl / 1000 if lock_ttl and lock_ttl > 0 else None,
         keepalive=_text(keepalive) if keepalive is not None else None,
         processes=read_processes(client, keys),
+        handoff=_text(handoff) if handoff is not None else None,
     )
