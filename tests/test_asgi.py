@@ -14,95 +14,10 @@ import redis
 from gatekeeper import ASGIMiddleware, Gate
 from gatekeeper.keys import Keys
 
+from .asgi_support import Exchange, RecordingApp, call, http_scope, until
 from .helpers import set_state
 
 Message = dict[str, Any]
-
-
-class RecordingApp:
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, str, bytes]] = []
-        self.scopes: list[str] = []
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        self.scopes.append(scope["type"])
-        if scope["type"] == "lifespan":
-            message = await receive()
-            await send({"type": f"{message['type']}.complete"})
-            return
-        if scope["type"] == "websocket":
-            await receive()
-            await send({"type": "websocket.accept"})
-            await send({"type": "websocket.close", "code": 1000})
-            self.calls.append(("WS", scope["path"], b""))
-            return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        self.calls.append((scope["method"], scope["path"], body))
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": b"ok:" + body})
-
-
-def http_scope(
-    method: str = "GET", path: str = "/", headers: list[tuple[bytes, bytes]] | None = None
-) -> dict[str, Any]:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "query_string": b"",
-        "headers": headers or [],
-        "client": ("127.0.0.1", 5000),
-        "server": ("127.0.0.1", 8000),
-    }
-
-
-class Exchange:
-    """One request: feeds ``incoming`` to the app and collects what it sends."""
-
-    def __init__(self, incoming: list[Message]) -> None:
-        self.queue: asyncio.Queue[Message] = asyncio.Queue()
-        for message in incoming:
-            self.queue.put_nowait(message)
-        self.sent: list[Message] = []
-
-    async def receive(self) -> Message:
-        return await self.queue.get()
-
-    async def send(self, message: Message) -> None:
-        self.sent.append(message)
-
-    @property
-    def status(self) -> int | None:
-        starts = [m for m in self.sent if m["type"].endswith("response.start")]
-        return starts[0]["status"] if starts else None
-
-    @property
-    def body(self) -> bytes:
-        return b"".join(m.get("body", b"") for m in self.sent if m["type"].endswith(".body"))
-
-    def header(self, name: bytes) -> bytes | None:
-        start = next(m for m in self.sent if m["type"].endswith("response.start"))
-        return dict(start["headers"]).get(name)
-
-
-async def call(mw: ASGIMiddleware, scope: dict[str, Any], body: bytes = b"") -> Exchange:
-    exchange = Exchange([{"type": "http.request", "body": body, "more_body": False}])
-    await mw(scope, exchange.receive, exchange.send)
-    return exchange
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 3.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():  # noqa: ASYNC110 - counters have no event to await
-            await asyncio.sleep(0.002)
 
 
 @pytest.fixture

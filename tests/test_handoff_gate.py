@@ -2,8 +2,7 @@
 
 A gate of release ``v1`` under ``<prefix>:handoff`` = ``v2`` answers what it held, and
 what arrives, with a 307 to the same target (or the API 503, or close 1012), and the app
-of the old release never runs it. The ASGI harness is a copy of tests/test_asgi.py's,
-typed with the middleware's own ``Scope``/``Message`` types.
+of the old release never runs it. The ASGI harness is tests/asgi_support.py.
 
 Two tests force the interleaving the runner's "handoff" message exists for: the gate
 applies a published mode name as a hint before it re-reads the keys. A ``MULTI`` writes
@@ -18,9 +17,8 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -37,7 +35,9 @@ from gatekeeper.snapshot import Snapshot
 from gatekeeper.watcher import StateWatcher
 from gatekeeper.wsgi import CLOSE_FLAG
 
+from .asgi_support import Exchange, Message, RecordingApp, call, http_scope, until
 from .helpers import set_state, wait_for
+from .wsgi_support import CountingApp
 
 OLD, NEW = "v1", "v2"
 PAUSE_MS = 1000
@@ -48,96 +48,6 @@ WS_SCOPE: dict[str, Any] = {
     "headers": [],
     "client": ("127.0.0.1", 1),
 }
-
-
-Message = MutableMapping[str, Any]
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-
-
-# -- the ASGI harness (as in tests/test_asgi.py) ---------------------------------------
-
-
-class RecordingApp:
-    """An ASGI app that records each call and echoes the body it read."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, str, bytes]] = []
-        self.scopes: list[str] = []
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        self.scopes.append(scope["type"])
-        if scope["type"] == "websocket":
-            await receive()
-            await send({"type": "websocket.accept"})
-            await send({"type": "websocket.close", "code": 1000})
-            self.calls.append(("WS", scope["path"], b""))
-            return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        self.calls.append((scope["method"], scope["path"], body))
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": b"ok:" + body})
-
-
-def http_scope(method: str = "GET", path: str = "/") -> dict[str, Any]:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "query_string": b"",
-        "headers": [],
-        "client": ("127.0.0.1", 5000),
-        "server": ("127.0.0.1", 8000),
-    }
-
-
-class Exchange:
-    """One request: feeds ``incoming`` to the app and collects what it sends."""
-
-    def __init__(self, incoming: list[Message]) -> None:
-        self.queue: asyncio.Queue[Message] = asyncio.Queue()
-        for message in incoming:
-            self.queue.put_nowait(message)
-        self.sent: list[Message] = []
-
-    async def receive(self) -> Message:
-        return await self.queue.get()
-
-    async def send(self, message: Message) -> None:
-        self.sent.append(message)
-
-    @property
-    def status(self) -> int | None:
-        starts = [m for m in self.sent if m["type"] == "http.response.start"]
-        return int(starts[0]["status"]) if starts else None
-
-    @property
-    def body(self) -> bytes:
-        return b"".join(m.get("body", b"") for m in self.sent if m["type"] == "http.response.body")
-
-
-async def call(mw: ASGIMiddleware, scope: Scope, body: bytes = b"") -> Exchange:
-    exchange = Exchange([{"type": "http.request", "body": body, "more_body": False}])
-    await mw(scope, exchange.receive, exchange.send)
-    return exchange
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 3.0) -> None:
-    """Poll ``predicate`` on the loop until it holds; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {predicate}")
-        await asyncio.sleep(0.002)
 
 
 # -- Redis writes, as the runner and an operator make them ----------------------------
@@ -565,27 +475,13 @@ def wsgi_environ(
     }
 
 
-class WSGIRecorder:
-    """A WSGI app that records each call."""
-
-    def __init__(self) -> None:
-        self.calls: list[str] = []
-        self.lock = threading.Lock()
-
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
-        with self.lock:
-            self.calls.append(f"{environ['REQUEST_METHOD']} {environ['PATH_INFO']}")
-        start_response("200 OK", [("Content-Type", "text/plain")])
-        return [b"app"]
+@pytest.fixture
+def wsgi_app() -> CountingApp:
+    return CountingApp()
 
 
 @pytest.fixture
-def wsgi_app() -> WSGIRecorder:
-    return WSGIRecorder()
-
-
-@pytest.fixture
-def wsgi(make_gate: Callable[..., Gate], wsgi_app: WSGIRecorder) -> Callable[..., WSGIMiddleware]:
+def wsgi(make_gate: Callable[..., Gate], wsgi_app: CountingApp) -> Callable[..., WSGIMiddleware]:
     def factory(**options: Any) -> WSGIMiddleware:
         options.setdefault("release", OLD)
         options.setdefault("hold_timeout", 10)
@@ -595,7 +491,7 @@ def wsgi(make_gate: Callable[..., Gate], wsgi_app: WSGIRecorder) -> Callable[...
 
 
 def test_wsgi_post_held_when_handoff_comes_gets_307_closes_and_reads_body(
-    wsgi: Callable[..., WSGIMiddleware], wsgi_app: WSGIRecorder, r: redis.Redis, keys: Keys
+    wsgi: Callable[..., WSGIMiddleware], wsgi_app: CountingApp, r: redis.Redis, keys: Keys
 ) -> None:
     mw = wsgi(handoff_delay=5)  # WSGI never paces: the held request gets it at once
     watcher = mw.gate.watcher
@@ -625,7 +521,7 @@ def test_wsgi_post_held_when_handoff_comes_gets_307_closes_and_reads_body(
 
 
 def test_wsgi_request_arriving_under_handoff_gets_307_at_once_whatever_handoff_delay(
-    wsgi: Callable[..., WSGIMiddleware], wsgi_app: WSGIRecorder, r: redis.Redis, keys: Keys
+    wsgi: Callable[..., WSGIMiddleware], wsgi_app: CountingApp, r: redis.Redis, keys: Keys
 ) -> None:
     """WSGI never paces (commit 8b1e613: what reaches a thread was accepted before)."""
     mw = wsgi(handoff_delay=5)
@@ -645,7 +541,7 @@ def test_wsgi_request_arriving_under_handoff_gets_307_at_once_whatever_handoff_d
 @pytest.mark.parametrize("path", ["//evil.example/x", "///evil.example", "/\\evil.example"])
 def test_wsgi_path_that_reads_as_another_host_redirects_on_same_origin(
     wsgi: Callable[..., WSGIMiddleware],
-    wsgi_app: WSGIRecorder,
+    wsgi_app: CountingApp,
     r: redis.Redis,
     keys: Keys,
     path: str,

@@ -16,22 +16,9 @@ from gatekeeper import Gate, WSGIMiddleware
 from gatekeeper.keys import Keys
 
 from .helpers import set_state, wait_for
+from .wsgi_support import CountingApp
 
 SECRET = "staff-secret-0123456789"
-
-
-class CountingApp:
-    """A WSGI app that records each call; ``POST /slow`` waits for ``gate_open``."""
-
-    def __init__(self) -> None:
-        self.calls: list[str] = []
-        self.lock = threading.Lock()
-
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
-        with self.lock:
-            self.calls.append(f"{environ['REQUEST_METHOD']} {environ['PATH_INFO']}")
-        start_response("200 OK", [("Content-Type", "text/plain")])
-        return [b"app says hi"]
 
 
 @pytest.fixture
