@@ -110,6 +110,29 @@ def test_run_migration_keeps_options_and_command_apart(
     ]  # fmt: skip
 
 
+def test_run_migration_passes_restart_and_handoff_to_the_runner(
+    make_app: Callable[..., Flask], forwarded: list[list[str]]
+) -> None:
+    result = invoke(
+        make_app(), "run-migration", "--restart", "kill -HUP 1234", "--await-release", "v2",
+        "--handoff", "--release-timeout", "30", "--", "./migrate.sh",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (argv,) = forwarded
+    assert argv[4:] == [
+        "run-migration", "--restart", "kill -HUP 1234", "--await-release", "v2", "--handoff",
+        "--release-timeout", "30", "--", "./migrate.sh",
+    ]  # fmt: skip
+    assert main_parser_accepts(argv)
+
+
+def main_parser_accepts(argv: list[str]) -> bool:
+    from gatekeeper._cli_parser import build_parser
+
+    args = build_parser().parse_args(argv[: argv.index("--")])
+    return bool(args.handoff and args.await_release == "v2" and args.restart)
+
+
 def test_run_migration_defaults_to_flask_db_upgrade_with_pending_check(
     make_app: Callable[..., Flask], forwarded: list[list[str]]
 ) -> None:
