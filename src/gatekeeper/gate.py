@@ -97,8 +97,7 @@ class Gate:
             write_hold_cap(self.options.max_held_writes) if first.reason == "readonly" else None
         )
         if not self.watcher.counters.hold_begin(self.options.max_held, write_cap):
-            busy = HANDOFF if first is HANDOFF else _CAPACITY if write_cap is None else _WRITES_BUSY
-            return self._finish(busy, facts)
+            return self._finish(_CAPACITY if write_cap is None else _WRITES_BUSY, facts)
         verdict = _TIMEOUT
         try:
             while True:
