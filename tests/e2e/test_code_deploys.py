@@ -76,7 +76,8 @@ def test_open_loop_through_nginx_both_hosts_reloaded_every_request_answered_once
     )  # fmt: skip
     outcome = _run(redis_url, scenario)
     assert outcome.reloads == 2
-    assert outcome.requests >= 200 * 20  # arrivals at 200/s across both reloads
+    # Arrivals at 200/s went on across both reloads (each ~8 s, COMMAND and waits).
+    assert outcome.requests >= 200 * sum(outcome.reload_seconds)
     assert outcome.failures == {}
     assert outcome.non_2xx == 0
     assert (outcome.journal_missing, outcome.journal_duplicates) == (0, 0)
