@@ -104,3 +104,24 @@ async def test_async_exception_and_cancellation_leave_the_count(gated: None) -> 
     with pytest.raises(asyncio.CancelledError):
         await task
     assert (counters.inflight, counters.inflight_writes) == (0, 0)
+
+
+async def test_async_handoff_in_old_release_answers_307_with_connection_close(
+    redis_url: str, prefix: str, r: redis.Redis, keys: Keys
+) -> None:
+    with gate_settings(redis_url, prefix, GATEKEEPER_RELEASE="v1", GATEKEEPER_HANDOFF_DELAY=0):
+        client = AsyncClient()
+        await client.get("/probe/")
+        r.set(keys.handoff, "v2", ex=30)
+        r.publish(keys.events, "handoff")
+        watcher = current_watcher()
+        await until(lambda: watcher.snapshot is not None and watcher.snapshot.handoff)
+        response = await client.get("/probe/")
+        assert (response.status_code, response["Location"]) == (307, "/probe/")
+        assert response["Connection"] == "close"
+        r.delete(keys.handoff)
+        r.set(keys.keepalive, "off", ex=30)
+        r.publish(keys.events, "keepalive")
+        await until(lambda: watcher.snapshot is not None and not watcher.snapshot.handoff)
+        passed = await client.get("/probe/")
+        assert (passed.status_code, passed["Connection"]) == (200, "close")

@@ -19,6 +19,7 @@ from gatekeeper.contrib.django.pages import TEMPLATE_NAME
 from gatekeeper.keys import Keys
 from gatekeeper.modes import Mode
 from gatekeeper.responses import unavailable
+from gatekeeper.wsgi import CLOSE_FLAG
 
 from ..helpers import set_state, wait_for
 from .django_support import current_watcher, gate_settings
@@ -225,3 +226,38 @@ def templates_in(directory: Path) -> list[dict[str, object]]:
             "APP_DIRS": True,
         }
     ]
+
+
+def test_handoff_in_old_release_answers_307_and_closes(
+    redis_url: str, prefix: str, r: redis.Redis, keys: Keys
+) -> None:
+    # Before the fix the middleware's fast path tested the mode only: with the state open
+    # under a handoff, the old release ran the request (200) instead of redirecting it.
+    with gate_settings(redis_url, prefix, GATEKEEPER_RELEASE="v1"):
+        Client().get("/probe/")
+        r.set(keys.handoff, "v2", ex=30)
+        r.publish(keys.events, "handoff")
+        watcher = current_watcher()
+        wait_for(lambda: watcher.snapshot is not None and watcher.snapshot.handoff)
+        response = Client().post("/probe/?a=1", data=b'{"x": 1}', content_type="text/plain")
+        assert response.status_code == 307
+        assert response["Location"] == "/probe/?a=1"
+        assert response["Retry-After"] == "0"
+        assert response.wsgi_request.META[CLOSE_FLAG] is True
+        assert Client().get("/healthz").status_code == 200  # health checks still pass
+        assert watcher.counters.handed_off_total == 1
+
+
+def test_keepalive_off_marks_requests_to_close_under_django(
+    redis_url: str, prefix: str, r: redis.Redis, keys: Keys
+) -> None:
+    with gate_settings(redis_url, prefix, GATEKEEPER_DRAIN_HEALTH=True):
+        Client().get("/probe/")
+        r.set(keys.keepalive, "off", ex=30)
+        r.publish(keys.events, "keepalive")
+        watcher = current_watcher()
+        wait_for(lambda: watcher.snapshot is not None and watcher.snapshot.closing)
+        response = Client().get("/probe/")
+        assert response.status_code == 200
+        assert response.wsgi_request.META[CLOSE_FLAG] is True
+        assert Client().get("/healthz").status_code == 503  # drain_health under Django too

@@ -31,11 +31,11 @@ from django.http.response import HttpResponseBase
 from gatekeeper.contrib.django.conf import conf
 from gatekeeper.contrib.django.pages import TemplatePages, to_http_response
 from gatekeeper.counters import Counters
-from gatekeeper.decision import RequestFacts
+from gatekeeper.decision import HANDOFF, RequestFacts
 from gatekeeper.gate import Gate, Outcome
-from gatekeeper.modes import SAFE_METHODS, Mode
+from gatekeeper.modes import SAFE_METHODS
 from gatekeeper.options import OptionError
-from gatekeeper.wsgi import facts_from_environ
+from gatekeeper.wsgi import CLOSE_FLAG, _discard_body, facts_from_environ
 
 __all__ = ["APP_NAME", "GatekeeperMiddleware"]
 
@@ -71,10 +71,17 @@ class GatekeeperMiddleware:
         if self.async_mode:
             return self.__acall__(request)
         snapshot = self._watcher.snapshot or self._watcher.wait_ready()
-        if snapshot.mode is Mode.OPEN:
+        if snapshot.plain:
             return self._call_view(request)
+        if snapshot.closing:
+            # PEP 3333 forbids a Connection header from the app: the server's hook
+            # (gunicorn, waitress) closes on this flag, as under WSGIMiddleware.
+            request.META[CLOSE_FLAG] = True
         outcome = self.gate.screen(self._facts(request))
         if outcome.reply is not None:
+            if outcome.verdict is HANDOFF:
+                request.META[CLOSE_FLAG] = True
+                _discard_body(request.META)  # unread bytes would make the close a reset
             return self._answer(outcome, request)
         if not outcome.counted:
             return cast(SyncGetResponse, self.get_response)(request)
@@ -82,14 +89,21 @@ class GatekeeperMiddleware:
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
         snapshot = self._watcher.snapshot or await self._watcher.wait_ready_async()
-        if snapshot.mode is Mode.OPEN:
+        if snapshot.plain:
             return await self._call_view_async(request)
         outcome = await self.gate.screen_async(self._facts(request))
         if outcome.reply is not None:
-            return self._answer(outcome, request)
-        if not outcome.counted:
-            return await cast(AsyncGetResponse, self.get_response)(request)
-        return await self._call_view_async(request)
+            response = self._answer(outcome, request)
+        elif not outcome.counted:
+            response = await cast(AsyncGetResponse, self.get_response)(request)
+        else:
+            response = await self._call_view_async(request)
+        latest = self._watcher.snapshot or snapshot
+        if latest.closing or outcome.verdict is HANDOFF:
+            # Django's ASGI handler passes the header on, and the server ends the
+            # connection after this response (a reload, or a handoff's redirect).
+            response["Connection"] = "close"
+        return response
 
     # -- in-flight counting, as the WSGI and ASGI middleware do it ----------------------
 
