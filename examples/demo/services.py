@@ -1,15 +1,16 @@
 """What the demo starts, and always stops: Redis, the Django example under gunicorn, the
-runner.
+deploy commands (``manage.py gatekeeper run-migration`` and ``reload``).
 
 Every child runs in its own session, so a Ctrl-C in the terminal reaches only the demo,
-which then stops them in order (runner, traffic, server, Redis) instead of leaving each
-to die on its own with requests still in flight.
+which then stops them in order (deploy command, traffic, server, Redis) instead of
+leaving each to die on its own with requests still in flight.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import signal
 import sqlite3
 import subprocess
@@ -18,20 +19,30 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import redis
 
+from gatekeeper.keys import Keys
 from gatekeeper.option_parsers import redact_url
+from gatekeeper.registry import read_processes
 from gatekeeper.testing import RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 APP_DIR = ROOT / "examples" / "django_app"
 MANAGE = [sys.executable, str(APP_DIR / "manage.py")]
 GUNICORN_WORKERS = 2
-GUNICORN_THREADS = 16
+GUNICORN_THREADS = 4
+"""Per worker: plenty for 100 requests a second on 2 cores. More threads make the open's
+burst worse on SQLite (hundreds of requests released at once; most likely the GIL keeps each
+writer longer between its INSERT and its commit): with 16 threads, and now and then with
+8, some writes waited longer than the example's 1 s busy timeout ("database is locked")."""
+KEEPALIVE = 2
+"""gunicorn's keep-alive timeout (its default): ``reload --close-for`` must not be shorter."""
+FIRST_RELEASE = "v1"
 
 
 class DemoError(RuntimeError):
@@ -92,12 +103,14 @@ def stop_group(process: subprocess.Popen[bytes] | subprocess.Popen[str], first: 
 
 class DjangoExample:
     """examples/django_app on a fresh SQLite database in ``workdir``, gated through
-    ``redis_url`` under ``prefix``."""
+    ``redis_url`` under ``prefix``, its release read from ``workdir/RELEASE``."""
 
     def __init__(self, workdir: Path, redis_url: str, prefix: str, seed_rows: int) -> None:
         self.database = workdir / "notes.sqlite3"
+        self.release_file = workdir / "RELEASE"
         self.workdir = workdir
         self.seed_rows = seed_rows
+        self.redis_url, self.keys = redis_url, Keys(prefix)
         # The caller's own GATEKEEPER_*/DJANGO_* settings would change what the demo
         # shows (a bypass secret, another prefix): start from none of them.
         inherited = {
@@ -109,10 +122,16 @@ class DjangoExample:
             **inherited,
             "DATABASE_URL": f"sqlite:///{self.database}",
             "NOTES_SEED_ROWS": str(seed_rows),
+            # Read by settings.py at import: a HUP'd gunicorn's new workers see the new one.
+            "NOTES_RELEASE_FILE": str(self.release_file),
             "GATEKEEPER_REDIS_URL": redis_url,
             "GATEKEEPER_PREFIX": prefix,
+            # Room for a slow machine: a request may wait this long (the runner's
+            # --max-hold is the same), where the hold takes 2.5 to 5 s here.
+            "GATEKEEPER_HOLD_TIMEOUT": "30",
         }
         self.port = free_port()
+        self.master_pid = 0
 
     def manage(self, *args: str) -> None:
         done = subprocess.run(
@@ -124,14 +143,35 @@ class DjangoExample:
 
     def prepare(self) -> None:
         """Seed the notes and apply all but the last migration: a deploy is pending."""
+        self.release_file.write_text(FIRST_RELEASE + "\n")
         self.manage("migrate", "notes", "0001")
+
+    def restart_argv(self, release: str) -> list[str]:
+        """What a deploy of new code does here: write the release, HUP gunicorn's master
+        (it starts new workers, which read the file, and retires the old ones). Run in
+        the work directory, where the gatekeeper commands run."""
+        write = f"echo {shlex.quote(release)} > {self.release_file.name}"
+        return ["sh", "-c", f"{write} && kill -HUP {self.master_pid}"]
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "gunicorn.log"
+
+    def log_tail(self, lines: int = 30) -> list[str]:
+        """The end of gunicorn's log (a 500's traceback is there)."""
+        with contextlib.suppress(OSError):
+            return self.log_path.read_text(errors="replace").splitlines()[-lines:]
+        return []
 
     @contextlib.contextmanager
     def serve(self) -> Iterator[None]:
-        log_path = self.workdir / "gunicorn.log"
+        log_path = self.log_path
         argv = [
             sys.executable, "-m", "gunicorn", "example_project.wsgi",
-            "--bind", f"127.0.0.1:{self.port}",
+            # gatekeeper's hooks: a new worker reports in at boot (what --await-release
+            # waits for), and keep-alive off closes connections under gthread.
+            "-c", "python:gatekeeper.contrib.gunicorn",
+            "--bind", f"127.0.0.1:{self.port}", "--keep-alive", str(KEEPALIVE),
             "--workers", str(GUNICORN_WORKERS),
             "--worker-class", "gthread", "--threads", str(GUNICORN_THREADS),
             "--graceful-timeout", "5", "--log-level", "warning",
@@ -141,8 +181,10 @@ class DjangoExample:
                 argv, cwd=APP_DIR, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True,
             )  # fmt: skip
+        self.master_pid = server.pid
         try:
             self._wait_healthy(server, log_path)
+            self._wait_reported(GUNICORN_WORKERS, log_path)
             yield
         finally:
             stop_group(server, signal.SIGTERM)
@@ -161,48 +203,78 @@ class DjangoExample:
                 time.sleep(0.05)
         raise DemoError(f"gunicorn did not start:\n{log_path.read_text(errors='replace')[-3000:]}")
 
+    def _wait_reported(self, workers: int, log_path: Path) -> None:
+        """Until every worker reports to the gate: the runner waits for the new release
+        on the hosts it sees then."""
+        deadline = time.monotonic() + 30
+        with redis.Redis.from_url(self.redis_url) as client:
+            while len(read_processes(client, self.keys)) < workers:
+                if time.monotonic() > deadline:
+                    log = log_path.read_text(errors="replace")[-3000:]
+                    raise DemoError(f"gunicorn's workers did not report to the gate:\n{log}")
+                time.sleep(0.05)
+
     @contextlib.contextmanager
-    def runner(self, on_line: Callable[[str], None]) -> Iterator[subprocess.Popen[str]]:
-        """``manage.py gatekeeper run-migration --json`` under way; its stderr (the
-        phases) goes to ``on_line`` as it comes, its stdout (migrate's output, then the
-        JSON summary) to ``runner.out`` in the work directory."""
-        with (self.workdir / "runner.out").open("w") as out:
+    def gatekeeper(self, args: Sequence[str], on_line: Callable[[str], None]) -> Iterator[Command]:
+        """``manage.py gatekeeper ARGS`` under way, in the work directory; its stderr (the
+        phases) goes to ``on_line`` as it comes, each line stamped with when it came, its
+        stdout (a command's own output, then the JSON summary) to a file there."""
+        out_path = self.workdir / f"{args[0]}.out"
+        with out_path.open("w") as out:
             process = subprocess.Popen(
-                [*MANAGE, "gatekeeper", "run-migration", "--json"], cwd=APP_DIR, env=self.env,
+                [*MANAGE, "gatekeeper", *args], cwd=self.workdir, env=self.env,
                 stdout=out, stderr=subprocess.PIPE, text=True, start_new_session=True,
             )  # fmt: skip
         assert process.stderr is not None
         stderr = process.stderr
-
+        stamps: list[tuple[float, str]] = []
         stopping = threading.Event()
 
         def relay() -> None:
             for line in stderr:
-                # Once the demo stops the runner, migrate's KeyboardInterrupt traceback
-                # says nothing new: pass on only the runner's own lines.
+                stamps.append((time.time(), line.rstrip("\n")))
+                # Once the demo stops the command, migrate's KeyboardInterrupt traceback
+                # says nothing new: pass on only gatekeeper's own lines.
                 if not stopping.is_set() or line.startswith("gatekeeper:"):
                     on_line(line.rstrip("\n"))
 
         reader = threading.Thread(target=relay, daemon=True)
         reader.start()
         try:
-            yield process
+            yield Command(process, reader, out_path, stamps)
         finally:
             # SIGINT, as a terminal would send: the runner stops migrate and still releases
-            # the gate (its failure policy), so the server is not left holding.
+            # the gate (its failure policy), a reload turns keep-alive back on.
             if process.poll() is None:
                 stopping.set()
             stop_group(process, signal.SIGINT)
             reader.join(5)
             stderr.close()
 
-    def runner_output(self) -> str:
-        return (self.workdir / "runner.out").read_text(errors="replace")
-
-    def notes_like(self, pattern: str) -> list[str]:
-        """Texts of the notes matching the SQL LIKE ``pattern``."""
+    def notes_with(self, prefix: str) -> Counter[str]:
+        """How many notes have each text that starts with ``prefix``."""
         with contextlib.closing(sqlite3.connect(self.database)) as connection:
             rows = connection.execute(
-                "SELECT text FROM notes_note WHERE text LIKE ?", (pattern,)
+                "SELECT text, COUNT(*) FROM notes_note WHERE substr(text, 1, ?) = ? GROUP BY text",
+                (len(prefix), prefix),
             ).fetchall()
-        return [str(text) for (text,) in rows]
+        return Counter({str(text): int(count) for text, count in rows})
+
+
+@dataclass(frozen=True)
+class Command:
+    """A ``manage.py gatekeeper`` command under way."""
+
+    process: subprocess.Popen[str]
+    reader: threading.Thread
+    out_path: Path
+    stamps: list[tuple[float, str]]
+    """Each stderr line with the epoch time it came."""
+
+    def wait(self) -> None:
+        """Until it has exited and its last lines are in."""
+        self.process.wait()
+        self.reader.join(5)
+
+    def output(self) -> str:
+        return self.out_path.read_text(errors="replace")

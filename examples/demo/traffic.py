@@ -1,48 +1,55 @@
-"""The demo's traffic: steady reads and writes, from before the deploy to after it.
+"""The demo's traffic: open loop, 100 requests a second, from before the deploys to after.
 
-The example app runs code that works with the schema before and after the pending
-migration (``Note.words`` is there already; the migration counts the words of the old
-notes). So both kinds of request flow from the start: the gate holds them while the
-migration rewrites the table, and lets them go when it is done.
+Open loop (benchmarks/openloop.py): arrival ``i`` is sent at ``i / RATE`` seconds
+whatever became of the ones before, so a hold does not slow the client down; the
+requests that arrive during it pile up, hundreds of them, and each is recorded with how
+long it waited. None is ever sent again after a failure. The client follows redirects
+as a browser does (a handoff's 307 resends the same method and body) and records each
+final response's ``X-Release``: which code answered.
+
+Every fourth request is ``POST /notes/`` with ``{"id": "demo-<i>"}`` (the example takes
+the id as the note's text, so the database check finds each write by it); the rest are
+``GET /notes/``. The example's code works with the schema before and after the pending
+migration, so both kinds flow from the start.
 """
 
 from __future__ import annotations
 
-import json
+from benchmarks.openloop import OpenLoopRun, Result, start
 
-from gatekeeper.loadgen import Load, Request, Sample
-
-READ_PATHS = ("/", "/notes/")
-WRITE_TEXT = "demo write {}"
-"""Text of the write numbered N; the database check looks for exactly these."""
-READERS = 8
-WRITERS = 4
-
-
-def read_request(number: int) -> Request:
-    return ("GET", READ_PATHS[number % len(READ_PATHS)], b"")
-
-
-def write_request(number: int) -> Request:
-    return ("POST", "/notes/", json.dumps({"text": WRITE_TEXT.format(number)}).encode())
+RATE = 100.0
+"""Arrivals a second."""
+WRITES_EVERY = 4
+PATH = "/notes/"
+RUN_ID = "demo"
+WRITE_PREFIX = f"{RUN_ID}-"
+"""Every write's text (its request id) starts with this."""
+FOLLOW_REDIRECTS = 10
+LONGEST = 300.0
+"""Seconds the arrivals may go on: the demo stops them well before."""
 
 
 class Traffic:
-    """Two :class:`Load` generators against 127.0.0.1:``port``: readers and writers."""
+    """Open-loop requests to 127.0.0.1:``port`` in a background thread."""
 
-    def __init__(self, port: int, readers: int = READERS, writers: int = WRITERS) -> None:
-        # Short pauses keep the rate steady and well under what 2 cores can serve, so
-        # the latencies drawn are the gate's doing, not a saturated machine's.
-        self.reads = Load("127.0.0.1", port, workers=readers, pause=0.02, next_request=read_request)
-        self.writes = Load(
-            "127.0.0.1", port, workers=writers, pause=0.05, next_request=write_request
-        )
+    def __init__(self, port: int) -> None:
+        self.url = f"http://127.0.0.1:{port}{PATH}"
+        self._run: OpenLoopRun | None = None
 
     def start(self) -> None:
-        self.reads.start()
-        self.writes.start()
+        self._run = start(
+            self.url, RATE, LONGEST, writes_every=WRITES_EVERY, run_id=RUN_ID,
+            path_read=PATH, path_write=PATH, follow_redirects=FOLLOW_REDIRECTS,
+            tag_header="x-release", timeout=60.0,
+        )  # fmt: skip
 
-    def stop(self, timeout: float | None = None) -> list[Sample]:
-        """Every sample, in order of start; ``timeout`` bounds the wait per worker."""
-        samples = self.reads.stop(timeout) + self.writes.stop(timeout)
-        return sorted(samples, key=lambda sample: sample.started)
+    def stop(self) -> None:
+        """No more arrivals; those in flight go on (a daemon thread: no wait at exit)."""
+        if self._run is not None:
+            self._run.stop()
+
+    def result(self, timeout: float = 70.0) -> Result:
+        """Every request, once the last in flight has ended."""
+        assert self._run is not None, "not started"
+        self.stop()
+        return self._run.result(timeout)

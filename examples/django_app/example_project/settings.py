@@ -3,7 +3,8 @@
 The gate's own settings are not written here: every ``GATEKEEPER_*`` option (for example
 ``GATEKEEPER_REDIS_URL``) falls back to the environment variable of the same name, which
 is how the tests and the README start it. A value written here would win over the
-environment.
+environment. The one exception: with ``NOTES_RELEASE_FILE`` set, ``GATEKEEPER_RELEASE``
+is read from that file (see example_project/release.py).
 """
 
 from __future__ import annotations
@@ -31,6 +32,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
 ]
+
+# The release this process runs, from a file a deploy rewrites (see release.py): what it
+# reports to the gate, and what its X-Release header says. Unset: neither.
+if os.environ.get("NOTES_RELEASE_FILE"):
+    GATEKEEPER_RELEASE = Path(os.environ["NOTES_RELEASE_FILE"]).read_text().strip()
+    MIDDLEWARE.insert(1, "example_project.release.release_header")
 
 ROOT_URLCONF = "example_project.urls"
 WSGI_APPLICATION = "example_project.wsgi.application"
