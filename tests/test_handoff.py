@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from gatekeeper import build_options
 from gatekeeper.decision import HANDOFF, Decision, RequestFacts, decide
-from gatekeeper.handoff import HANDOFF_NOTE, handoff_reply, redirect_location
+from gatekeeper.handoff import HANDOFF_NOTE, encode_path, handoff_reply, redirect_location
 from gatekeeper.modes import Mode
 from gatekeeper.options import OptionError
 from gatekeeper.snapshot import Snapshot, parse_handoff, read_snapshot
@@ -187,3 +187,18 @@ def test_read_snapshot_keeps_when_the_handoff_was_learned_until_it_ends() -> Non
     again = read("v3", ended, 107.0)
     assert again.handoff_at == 107.0
     assert read("v1", again, 108.0).handoff is False  # its own release takes over
+
+
+@pytest.mark.parametrize(
+    ("path", "encoded"),
+    [
+        (b"/a b", b"/a%20b"),
+        (b"/100%", b"/100%25"),
+        (b"/%41", b"/%2541"),
+        (b"/caf\xc3\xa9", b"/caf%C3%A9"),
+    ],
+)
+def test_encode_path_of_a_decoded_path_gives_its_request_target(
+    path: bytes, encoded: bytes
+) -> None:
+    assert encode_path(path) == encoded

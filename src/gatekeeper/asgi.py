@@ -20,10 +20,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
-from urllib.parse import quote
 
 from gatekeeper.decision import HANDOFF, RequestFacts
 from gatekeeper.gate import Gate, Outcome
+from gatekeeper.handoff import DISCARD_LIMIT, encode_path
 from gatekeeper.modes import SAFE_METHODS, Mode
 from gatekeeper.options import GateOptions, build_options
 from gatekeeper.readahead import ReadAhead
@@ -31,9 +31,6 @@ from gatekeeper.responses import Reply
 from gatekeeper.watcher import StateWatcher
 
 __all__ = ["ASGIMiddleware", "facts_from_scope"]
-
-_PATH_SAFE = "/!$&'()*+,;=:@"
-_DISCARD_LIMIT = 1 << 20
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -55,7 +52,7 @@ def facts_from_scope(scope: Scope, options: GateOptions) -> RequestFacts:
             bucket.append(value.decode("latin-1"))
     client = scope.get("client")
     path = scope.get("path") or "/"
-    raw_path = scope.get("raw_path") or quote(path, safe=_PATH_SAFE).encode("ascii")
+    raw_path = scope.get("raw_path") or encode_path(path.encode("utf-8"))
     query = scope.get("query_string") or b""
     return RequestFacts(
         method=scope.get("method", "GET"),
@@ -210,7 +207,7 @@ class _LifespanSend:
 async def _discard_body(receive: Receive) -> None:
     """Read a request's body to its end (up to 1 MiB, then give up) without keeping it."""
     size = 0
-    while size <= _DISCARD_LIMIT:
+    while size <= DISCARD_LIMIT:
         message = await receive()
         if message["type"] != "http.request" or not message.get("more_body"):
             return

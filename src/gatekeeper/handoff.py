@@ -19,9 +19,11 @@ from gatekeeper.decision import path_matches
 from gatekeeper.options import GateOptions
 from gatekeeper.responses import Reply
 
-__all__ = ["HANDOFF_NOTE", "handoff_reply", "redirect_location"]
+__all__ = ["DISCARD_LIMIT", "HANDOFF_NOTE", "encode_path", "handoff_reply", "redirect_location"]
 
 HANDOFF_NOTE = b"This server is being upgraded: please repeat the request.\n"
+DISCARD_LIMIT = 1 << 20
+"""Body bytes the adapters read and drop before a handoff's reply; past it they stop."""
 
 _UNRESERVED = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
 _PATH_SAFE = frozenset(_UNRESERVED + b"!$&'()*+,;=:@/")
@@ -40,6 +42,11 @@ def _encode(raw: bytes, safe: frozenset[int]) -> str:
         else:
             out.append(f"%{byte:02X}")
     return "".join(out)
+
+
+def encode_path(path: bytes) -> bytes:
+    """A percent-decoded path (PATH_INFO's bytes, an ASGI ``path``) in request-target form."""
+    return _encode(path.replace(b"%", b"%25"), _PATH_SAFE).encode("ascii")
 
 
 def redirect_location(target: bytes) -> str:

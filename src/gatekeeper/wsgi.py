@@ -19,28 +19,24 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote_from_bytes
 
 from gatekeeper.counters import Counters
 from gatekeeper.decision import HANDOFF, RequestFacts
 from gatekeeper.gate import Gate
+from gatekeeper.handoff import DISCARD_LIMIT, encode_path
 from gatekeeper.modes import SAFE_METHODS
 from gatekeeper.options import GateOptions, build_options
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-__all__ = ["CLOSE_FLAG", "WSGIMiddleware", "facts_from_environ"]
-
-
-_PATH_SAFE = "/!$&'()*+,;=:@"
-_DISCARD_LIMIT = 1 << 20
+__all__ = ["CLOSE_FLAG", "WSGIMiddleware", "discard_body", "facts_from_environ"]
 
 
 def _target(environ: WSGIEnvironment) -> bytes:
     # PEP 3333 strings are bytes decoded as latin-1; PATH_INFO is percent-decoded.
     path = (environ.get("SCRIPT_NAME", "") + (environ.get("PATH_INFO") or "/")).encode("latin-1")
-    target = quote_from_bytes(path, safe=_PATH_SAFE).encode("ascii")
+    target = encode_path(path)
     query = environ.get("QUERY_STRING", "")
     return target + b"?" + query.encode("latin-1") if query else target
 
@@ -113,14 +109,14 @@ def _closing(environ: WSGIEnvironment, start_response: StartResponse) -> StartRe
     return close_after
 
 
-def _discard_body(environ: WSGIEnvironment) -> None:
+def discard_body(environ: WSGIEnvironment) -> None:
     """Read a declared body (up to 1 MiB) before answering without it: closing a
     connection with unread bytes makes the kernel reset it, losing the answer."""
     try:
         length = int(environ.get("CONTENT_LENGTH") or 0)
     except ValueError:
         return
-    if not 0 < length <= _DISCARD_LIMIT:
+    if not 0 < length <= DISCARD_LIMIT:
         return
     stream = environ.get("wsgi.input")
     with contextlib.suppress(OSError, ValueError):
@@ -151,7 +147,7 @@ class WSGIMiddleware:
         if outcome.reply is not None:
             reply = outcome.reply
             if outcome.verdict is HANDOFF:
-                _discard_body(environ)
+                discard_body(environ)
                 if not snapshot.closing:
                     start_response = _closing(environ, start_response)
             start_response(reply.status_line, reply.headers)

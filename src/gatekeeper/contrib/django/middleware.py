@@ -35,7 +35,7 @@ from gatekeeper.decision import HANDOFF, RequestFacts
 from gatekeeper.gate import Gate, Outcome
 from gatekeeper.modes import SAFE_METHODS
 from gatekeeper.options import OptionError
-from gatekeeper.wsgi import CLOSE_FLAG, _discard_body, facts_from_environ
+from gatekeeper.wsgi import CLOSE_FLAG, discard_body, facts_from_environ
 
 __all__ = ["APP_NAME", "GatekeeperMiddleware"]
 
@@ -81,7 +81,7 @@ class GatekeeperMiddleware:
         if outcome.reply is not None:
             if outcome.verdict is HANDOFF:
                 request.META[CLOSE_FLAG] = True
-                _discard_body(request.META)  # unread bytes would make the close a reset
+                discard_body(request.META)  # unread bytes would make the close a reset
             return self._answer(outcome, request)
         if not outcome.counted:
             return cast(SyncGetResponse, self.get_response)(request)
