@@ -9,7 +9,7 @@ Both expose the same three operations to the runner:
   Redis (the gate's heartbeat; the floor's own ``floor-held`` keys);
 - ``release()``: the release, returning ``time.perf_counter()`` taken just before the
   ``PUBLISH`` is sent. For the gate it is what ``gatekeeper open`` does
-  (``gatekeeper.control.set_open``: ``SET open``, ``DEL info`` and ``PUBLISH`` in one
+  (``gatekeeper.state.store.set_open``: ``SET open``, ``DEL info`` and ``PUBLISH`` in one
   ``MULTI`` round trip), or, without the CLI, ``DEL <prefix>:state`` then
   ``PUBLISH <prefix>:events x`` as with ``redis-cli``; for the floor a bare
   ``PUBLISH <prefix>:floor x``.
@@ -23,18 +23,18 @@ import uuid
 import redis
 
 from benchmarks.redisinfo import floor_held, floor_processes, gate_held, gate_reports, wait_until
-from gatekeeper.keys import Keys
-from gatekeeper.modes import Mode
+from gatekeeper.core.modes import Mode
+from gatekeeper.state.keys import Keys
 
 try:  # the operator CLI's own writes, where the CLI exists
-    from gatekeeper.control import info_fields, set_mode, set_open
+    from gatekeeper.state.store import info_fields, set_mode, set_open
 except ImportError:  # pragma: no cover - before the CLI landed
     set_open = set_mode = info_fields = None  # type: ignore[assignment]
 
 __all__ = ["HOLD_ENV", "RELEASE_VIA", "Holder"]
 
 RELEASE_VIA = (
-    "gatekeeper.control.set_open (as `gatekeeper open`)"
+    "gatekeeper.state.store.set_open (as `gatekeeper open`)"
     if set_open is not None
     else "DEL <prefix>:state + PUBLISH <prefix>:events x"
 )

@@ -32,7 +32,7 @@ from typing import Any
 from benchmarks import servers
 from benchmarks.config import Context
 from benchmarks.stats import median, ratio, summarize
-from gatekeeper.keys import Keys
+from gatekeeper.state.keys import Keys
 
 __all__ = ["run"]
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import redis
 
-from gatekeeper.keys import Keys
-from gatekeeper.registry import read_processes
+from gatekeeper.state.keys import Keys
+from gatekeeper.state.processes import read_processes
 
 __all__ = [
     "command_counts",

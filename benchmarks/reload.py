@@ -39,8 +39,8 @@ from benchmarks.config import Context
 from benchmarks.nginx import Nginx
 from benchmarks.servers import BIN, ROOT, Server, http_get
 from benchmarks.wrk import WrkResult, parse_wrk_output, start_wrk
-from gatekeeper.keys import Keys
-from gatekeeper.registry import read_processes
+from gatekeeper.state.keys import Keys
+from gatekeeper.state.processes import read_processes
 from gatekeeper.testing import free_port
 
 __all__ = ["SERVERS", "Outcome", "Scenario", "run_scenario"]

@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from gatekeeper import Gate, build_options
-from gatekeeper.keys import Keys
+from gatekeeper.state.keys import Keys
 from gatekeeper.testing import RedisServer, RedisServerMissing
 
 from .postgres import PostgresServer, PostgresServerMissing

@@ -8,7 +8,7 @@ from typing import TypeVar
 
 import redis
 
-from gatekeeper.keys import Keys
+from gatekeeper.state.keys import Keys
 
 T = TypeVar("T")
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 
-from gatekeeper.loadgen import Sample
+from tools.loadgen import Sample
 
 
 def start_runner(

@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from gatekeeper import ASGIMiddleware, Gate
-from gatekeeper.keys import Keys
+from gatekeeper.state.keys import Keys
 
 from .asgi_support import Exchange, RecordingApp, call, http_scope, until
 from .helpers import set_state

@@ -64,10 +64,10 @@ def test_command_counts_leave_out_info() -> None:
 def test_profile_attribution() -> None:
     raw = "\n".join(
         [
-            "run (uvicorn/x.py:1);ASGIMiddleware.__call__ (gatekeeper/asgi.py:122) 6",
-            "run (uvicorn/x.py:1);ASGIMiddleware.__call__ (gatekeeper/asgi.py:123);"
+            "run (uvicorn/x.py:1);ASGIMiddleware.__call__ (gatekeeper/middleware/asgi.py:122) 6",
+            "run (uvicorn/x.py:1);ASGIMiddleware.__call__ (gatekeeper/middleware/asgi.py:123);"
             "hello (apps/asgi_hello.py:24) 10",
-            "StateWatcher._run (gatekeeper/watcher.py:141);get (redis/x.py:3) 2",
+            "StateWatcher._run (gatekeeper/state/watcher.py:141);get (redis/x.py:3) 2",
             "run (uvicorn/x.py:1) 2",
         ]
     )
@@ -75,7 +75,9 @@ def test_profile_attribution() -> None:
     assert result["samples"] == 20
     assert result["gate_share"] == pytest.approx(0.3)
     assert result["watcher_share"] == pytest.approx(0.1)
-    assert result["top"][0]["frame"] == "ASGIMiddleware.__call__ (gatekeeper/asgi.py:122)"
+    assert (
+        result["top"][0]["frame"] == "ASGIMiddleware.__call__ (gatekeeper/middleware/asgi.py:122)"
+    )
 
 
 def _release_pair(gate_ms: float, floor_ms: float, gate_rss: float, floor_rss: float) -> Any:

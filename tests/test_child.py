@@ -18,7 +18,14 @@ from types import FrameType
 
 import pytest
 
-from gatekeeper.child import FORWARDED, SignalTrap, describe, exit_status, run_check, start_child
+from gatekeeper.runner.command import (
+    FORWARDED,
+    SignalTrap,
+    describe,
+    exit_status,
+    run_check,
+    start_child,
+)
 
 from .helpers import wait_for
 

@@ -14,7 +14,7 @@ import redis
 
 from gatekeeper import Gate, Mode
 from gatekeeper.cli import main
-from gatekeeper.keys import Keys
+from gatekeeper.state.keys import Keys
 from gatekeeper.testing import RedisServer, free_port
 
 from .helpers import wait_for

@@ -13,10 +13,10 @@ import pytest
 import redis
 from redis.client import PubSub
 
-from gatekeeper.control import identity, info_fields, read_status, set_mode, set_open
-from gatekeeper.keys import Keys
-from gatekeeper.modes import Mode
-from gatekeeper.registry import write_report
+from gatekeeper.core.modes import Mode
+from gatekeeper.state.keys import Keys
+from gatekeeper.state.processes import write_report
+from gatekeeper.state.store import identity, info_fields, read_status, set_mode, set_open
 
 TIMEOUT = 5.0
 

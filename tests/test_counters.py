@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 
-from gatekeeper.counters import Counters
-from gatekeeper.modes import Mode
+from gatekeeper.core.modes import Mode
+from gatekeeper.middleware.counters import Counters
 
 
 def test_concurrent_enter_and_leave_end_at_zero() -> None:

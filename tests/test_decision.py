@@ -7,8 +7,8 @@ import time
 import pytest
 
 from gatekeeper import Decision, Mode, RequestFacts, build_options, decide
-from gatekeeper.bypass import make_token
-from gatekeeper.decision import hold_deadline, is_bypass_visit, path_matches
+from gatekeeper.core.bypass import make_token
+from gatekeeper.core.decision import hold_deadline, is_bypass_visit, path_matches
 
 SECRET = "s3cret-token-0123456789"
 NOW = 1_800_000_000.0

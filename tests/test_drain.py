@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gatekeeper._drain import DrainWatch, coverage_problem
+from gatekeeper.runner._drain import DrainWatch, coverage_problem
 
 ACK = "hold:g1"
 

@@ -10,11 +10,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gatekeeper import build_options
-from gatekeeper.decision import HANDOFF, Decision, RequestFacts, decide
-from gatekeeper.handoff import HANDOFF_NOTE, encode_path, handoff_reply, redirect_location
-from gatekeeper.modes import Mode
+from gatekeeper.core.decision import HANDOFF, Decision, RequestFacts, decide
+from gatekeeper.core.handoff import HANDOFF_NOTE, encode_path, handoff_reply, redirect_location
+from gatekeeper.core.modes import Mode
 from gatekeeper.options import OptionError
-from gatekeeper.snapshot import Snapshot, parse_handoff, read_snapshot
+from gatekeeper.state.snapshot import Snapshot, parse_handoff, read_snapshot
 
 ORIGIN = "http://app.test/some/page"
 # What a Location may hold once made safe: RFC 3986 path and query characters and "%".

@@ -27,13 +27,13 @@ import pytest
 import redis
 
 from gatekeeper import ASGIMiddleware, Gate, WSGIMiddleware
-from gatekeeper.handoff import HANDOFF_NOTE
-from gatekeeper.holdlease import HoldLease
-from gatekeeper.keys import Keys
-from gatekeeper.modes import Mode
-from gatekeeper.snapshot import Snapshot
-from gatekeeper.watcher import StateWatcher
-from gatekeeper.wsgi import CLOSE_FLAG
+from gatekeeper.core.handoff import HANDOFF_NOTE
+from gatekeeper.core.modes import Mode
+from gatekeeper.middleware.wsgi import CLOSE_FLAG
+from gatekeeper.runner.lease import HoldLease
+from gatekeeper.state.keys import Keys
+from gatekeeper.state.snapshot import Snapshot
+from gatekeeper.state.watcher import StateWatcher
 
 from .asgi_support import Exchange, Message, RecordingApp, call, http_scope, until
 from .helpers import set_state, wait_for

@@ -13,14 +13,15 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from gatekeeper.child import SignalTrap
-from gatekeeper.control import info_fields, set_mode, set_open
-from gatekeeper.holdlease import HoldLease, LockBusy
-from gatekeeper.keys import Keys
-from gatekeeper.modes import Mode
-from gatekeeper.progress import Progress
-from gatekeeper.run_options import RunOptions
-from gatekeeper.runner import _Run
+from gatekeeper.core.modes import Mode
+from gatekeeper.exceptions import LockBusy
+from gatekeeper.runner.command import SignalTrap
+from gatekeeper.runner.lease import HoldLease
+from gatekeeper.runner.migration import _Run
+from gatekeeper.runner.options import RunOptions
+from gatekeeper.runner.progress import Progress
+from gatekeeper.state.keys import Keys
+from gatekeeper.state.store import info_fields, set_mode, set_open
 
 from .helpers import wait_for
 

@@ -14,10 +14,10 @@ import redis
 
 from gatekeeper import ASGIMiddleware, Gate
 from gatekeeper.cli import main
-from gatekeeper.control import group_processes, restore_keepalive, set_keepalive_off
-from gatekeeper.keys import Keys
-from gatekeeper.registry import read_processes
-from gatekeeper.snapshot import parse_keepalive
+from gatekeeper.state.keys import Keys
+from gatekeeper.state.processes import read_processes
+from gatekeeper.state.snapshot import parse_keepalive
+from gatekeeper.state.store import group_processes, restore_keepalive, set_keepalive_off
 
 from .helpers import wait_for
 

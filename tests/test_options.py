@@ -7,7 +7,7 @@ import ipaddress
 import pytest
 
 from gatekeeper import OptionError, build_options
-from gatekeeper.option_parsers import redact_url
+from gatekeeper._parsers import redact_url
 
 
 def no_env(name: str) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from gatekeeper.readahead import READ_AHEAD_LIMIT, ReadAhead
+from gatekeeper.middleware._readahead import READ_AHEAD_LIMIT, ReadAhead
 
 TIMEOUT = 5.0
 

@@ -11,8 +11,8 @@ import time
 import pytest
 import redis
 
-from gatekeeper.keys import Keys
-from gatekeeper.registry import (
+from gatekeeper.state.keys import Keys
+from gatekeeper.state.processes import (
     RETIRED_TTL,
     new_process_id,
     read_processes,

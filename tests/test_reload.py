@@ -16,9 +16,9 @@ import pytest
 import redis
 
 from gatekeeper.cli import main
-from gatekeeper.holdlease import HoldLease
-from gatekeeper.keys import Keys
-from gatekeeper.registry import read_processes
+from gatekeeper.runner.lease import HoldLease
+from gatekeeper.state.keys import Keys
+from gatekeeper.state.processes import read_processes
 
 from .helpers import wait_for
 from .servers import ROOT

@@ -12,10 +12,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from gatekeeper import reporting
-from gatekeeper.modes import Mode
-from gatekeeper.reporting import ProcessReporter
-from gatekeeper.snapshot import Snapshot
+from gatekeeper.core.modes import Mode
+from gatekeeper.state import reporter as reporting
+from gatekeeper.state.reporter import ProcessReporter
+from gatekeeper.state.snapshot import Snapshot
 
 
 class Clock:

@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gatekeeper import Mode, build_options
-from gatekeeper.responses import Reply, bypass_granted, unavailable, wants_json
-from gatekeeper.snapshot import Snapshot
+from gatekeeper.core.responses import Reply, bypass_granted, unavailable, wants_json
+from gatekeeper.state.snapshot import Snapshot
 
 OPTIONS = build_options({"api_prefixes": "/api/"}, lookup=lambda name: None)
 

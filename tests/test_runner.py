@@ -14,9 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
+from tools.loadgen import Load
 
-from gatekeeper.keys import Keys
-from gatekeeper.loadgen import Load
+from gatekeeper.state.keys import Keys
 from gatekeeper.testing import RedisServer
 
 from .helpers import wait_for

@@ -19,12 +19,12 @@ import pytest
 import redis
 
 from gatekeeper import Gate, build_options
-from gatekeeper import child as child_module
-from gatekeeper.keys import Keys
-from gatekeeper.progress import Progress
-from gatekeeper.registry import read_processes
-from gatekeeper.run_options import RunOptions
-from gatekeeper.runner import run_migration
+from gatekeeper.runner import command as child_module
+from gatekeeper.runner.migration import run_migration
+from gatekeeper.runner.options import RunOptions
+from gatekeeper.runner.progress import Progress
+from gatekeeper.state.keys import Keys
+from gatekeeper.state.processes import read_processes
 from gatekeeper.testing import RedisServer
 
 from .helpers import wait_for

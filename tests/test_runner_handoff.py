@@ -21,9 +21,9 @@ import pytest
 import redis
 
 from gatekeeper.cli import main
-from gatekeeper.keys import Keys
-from gatekeeper.registry import read_processes
-from gatekeeper.run_options import RunOptions
+from gatekeeper.runner.options import RunOptions
+from gatekeeper.state.keys import Keys
+from gatekeeper.state.processes import read_processes
 
 from .helpers import wait_for
 from .runner_support import start_runner

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gatekeeper.modes import Mode, mode_hint, parse_mode
-from gatekeeper.snapshot import MAX_MESSAGE, MAX_RETRY_AFTER, parse_snapshot
+from gatekeeper.core.modes import Mode, mode_hint, parse_mode
+from gatekeeper.state.snapshot import MAX_MESSAGE, MAX_RETRY_AFTER, parse_snapshot
 
 
 @pytest.mark.parametrize(

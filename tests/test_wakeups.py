@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from gatekeeper.wakeups import LoopSignal, ThreadSignal, wake
+from gatekeeper.middleware._parking import LoopSignal, ThreadSignal, wake
 
 TIMEOUT = 5.0
 

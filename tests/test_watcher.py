@@ -12,8 +12,8 @@ import pytest
 import redis
 
 from gatekeeper import Gate, Mode
-from gatekeeper.keys import Keys
-from gatekeeper.registry import read_processes
+from gatekeeper.state.keys import Keys
+from gatekeeper.state.processes import read_processes
 from gatekeeper.testing import RedisServer, free_port
 
 from .helpers import percentile, wait_for

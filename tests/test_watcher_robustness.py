@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 
 from gatekeeper import ASGIMiddleware, Gate, build_options
-from gatekeeper.modes import Mode
+from gatekeeper.core.modes import Mode
+from gatekeeper.middleware._parking import LoopSignal
 from gatekeeper.options import GateOptions
-from gatekeeper.snapshot import Snapshot
-from gatekeeper.wakeups import LoopSignal
-from gatekeeper.watcher import StateWatcher
+from gatekeeper.state.snapshot import Snapshot
+from gatekeeper.state.watcher import StateWatcher
 
 from .helpers import wait_for
 

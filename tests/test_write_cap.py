@@ -10,11 +10,11 @@ import pytest
 import redis
 
 from gatekeeper import Gate
-from gatekeeper._threads import DEFAULT_WRITE_CAP, set_server_threads, write_hold_cap
-from gatekeeper.decision import Decision, RequestFacts
-from gatekeeper.gate import Outcome
-from gatekeeper.keys import Keys
+from gatekeeper.core.decision import Decision, RequestFacts
+from gatekeeper.middleware._write_cap import DEFAULT_WRITE_CAP, set_server_threads, write_hold_cap
+from gatekeeper.middleware.gate import Outcome
 from gatekeeper.options import OptionError, build_options
+from gatekeeper.state.keys import Keys
 
 from .helpers import set_state, wait_for
 
@@ -22,7 +22,7 @@ from .helpers import set_state, wait_for
 def test_write_cap_comes_from_option_then_server_threads_then_default(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("gatekeeper._threads._threads", None)
+    monkeypatch.setattr("gatekeeper.middleware._write_cap._threads", None)
     assert write_hold_cap(None) == DEFAULT_WRITE_CAP
     set_server_threads(25)
     assert write_hold_cap(None) == 12

@@ -13,7 +13,7 @@ import redis
 from werkzeug.test import Client
 
 from gatekeeper import Gate, WSGIMiddleware
-from gatekeeper.keys import Keys
+from gatekeeper.state.keys import Keys
 
 from .helpers import set_state, wait_for
 from .wsgi_support import CountingApp

@@ -26,9 +26,9 @@ from pathlib import Path
 
 import redis
 
-from gatekeeper.keys import Keys
-from gatekeeper.option_parsers import redact_url
-from gatekeeper.registry import read_processes
+from gatekeeper._parsers import redact_url
+from gatekeeper.state.keys import Keys
+from gatekeeper.state.processes import read_processes
 from gatekeeper.testing import RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parents[2]

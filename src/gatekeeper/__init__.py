@@ -13,29 +13,29 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from gatekeeper.asgi import ASGIMiddleware
-    from gatekeeper.decision import Decision, RequestFacts, Verdict, decide
-    from gatekeeper.gate import Gate
-    from gatekeeper.keys import Keys
-    from gatekeeper.modes import Mode
+    from gatekeeper.core.decision import Decision, RequestFacts, Verdict, decide
+    from gatekeeper.core.modes import Mode
+    from gatekeeper.middleware.asgi import ASGIMiddleware
+    from gatekeeper.middleware.gate import Gate
+    from gatekeeper.middleware.wsgi import WSGIMiddleware
     from gatekeeper.options import GateOptions, OptionError, build_options
-    from gatekeeper.wsgi import WSGIMiddleware
+    from gatekeeper.state.keys import Keys
 
 __version__ = "0.1.0.dev0"
 
 _EXPORTS = {
-    "ASGIMiddleware": "gatekeeper.asgi",
-    "Decision": "gatekeeper.decision",
-    "Gate": "gatekeeper.gate",
+    "ASGIMiddleware": "gatekeeper.middleware.asgi",
+    "Decision": "gatekeeper.core.decision",
+    "Gate": "gatekeeper.middleware.gate",
     "GateOptions": "gatekeeper.options",
-    "Keys": "gatekeeper.keys",
-    "Mode": "gatekeeper.modes",
+    "Keys": "gatekeeper.state.keys",
+    "Mode": "gatekeeper.core.modes",
     "OptionError": "gatekeeper.options",
-    "RequestFacts": "gatekeeper.decision",
-    "Verdict": "gatekeeper.decision",
-    "WSGIMiddleware": "gatekeeper.wsgi",
+    "RequestFacts": "gatekeeper.core.decision",
+    "Verdict": "gatekeeper.core.decision",
+    "WSGIMiddleware": "gatekeeper.middleware.wsgi",
     "build_options": "gatekeeper.options",
-    "decide": "gatekeeper.decision",
+    "decide": "gatekeeper.core.decision",
 }
 
 __all__ = [

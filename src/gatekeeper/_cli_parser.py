@@ -10,9 +10,9 @@ import argparse
 import shlex
 from typing import Any, NoReturn
 
-from gatekeeper.option_parsers import parse_number
+from gatekeeper._parsers import parse_number
 from gatekeeper.options import OptionError, parse_option
-from gatekeeper.reload_options import DEFAULT_CLOSE_FOR
+from gatekeeper.runner._reload_options import DEFAULT_CLOSE_FOR
 
 __all__ = ["UsageError", "build_parser"]
 

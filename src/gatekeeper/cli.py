@@ -27,8 +27,16 @@ from collections.abc import Sequence
 import redis
 
 from gatekeeper._cli_parser import UsageError, build_parser
-from gatekeeper._redis import operator_client
-from gatekeeper.control import (
+from gatekeeper._parsers import redact_url
+from gatekeeper.core.modes import Mode
+from gatekeeper.exceptions import LockBusy
+from gatekeeper.options import OptionError, parse_option
+from gatekeeper.runner.migration import EXIT_TEMPFAIL, EXIT_USAGE, RunOptions, run_migration
+from gatekeeper.runner.progress import Progress
+from gatekeeper.runner.reload import ReloadOptions, reload
+from gatekeeper.state._redis import operator_client
+from gatekeeper.state.keys import Keys
+from gatekeeper.state.store import (
     group_processes,
     identity,
     info_fields,
@@ -36,14 +44,6 @@ from gatekeeper.control import (
     set_mode,
     set_open,
 )
-from gatekeeper.holdlease import LockBusy
-from gatekeeper.keys import Keys
-from gatekeeper.modes import Mode
-from gatekeeper.option_parsers import redact_url
-from gatekeeper.options import OptionError, parse_option
-from gatekeeper.progress import Progress
-from gatekeeper.reload import ReloadOptions, reload
-from gatekeeper.runner import EXIT_TEMPFAIL, EXIT_USAGE, RunOptions, run_migration
 
 __all__ = ["main"]
 

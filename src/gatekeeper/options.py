@@ -16,8 +16,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from gatekeeper.networks import IPNetwork
-from gatekeeper.option_parsers import (
+from gatekeeper._parsers import (
     default_hostname,
     parse_bool,
     parse_choice,
@@ -30,26 +29,11 @@ from gatekeeper.option_parsers import (
     parse_secret,
     parse_text,
 )
-from gatekeeper.snapshot import RELEASE_CHARS
+from gatekeeper.core.networks import IPNetwork
+from gatekeeper.exceptions import ENV_PREFIX, OptionError, setting_name
+from gatekeeper.state.snapshot import RELEASE_CHARS
 
 __all__ = ["ENV_PREFIX", "GateOptions", "OptionError", "build_options", "setting_name"]
-
-ENV_PREFIX = "GATEKEEPER_"
-
-
-class OptionError(ValueError):
-    """A bad option value; ``option`` is the keyword name."""
-
-    def __init__(self, option: str, problem: str) -> None:
-        super().__init__(f"gatekeeper option {option} ({setting_name(option)}): {problem}")
-        self.option = option
-        self.problem = problem
-
-
-def setting_name(option: str) -> str:
-    """``hold_timeout`` -> ``GATEKEEPER_HOLD_TIMEOUT``."""
-    return ENV_PREFIX + option.upper()
-
 
 DEFAULT_MESSAGE = "We are upgrading this site. This page will reload by itself when we are back."
 

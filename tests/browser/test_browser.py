@@ -20,7 +20,7 @@ import pytest
 import redis
 from playwright.sync_api import Browser, Page, Response, expect, sync_playwright
 
-from gatekeeper.keys import Keys
+from gatekeeper.state.keys import Keys
 from gatekeeper.testing import RedisServer, free_port
 
 from ..helpers import wait_for

@@ -18,10 +18,10 @@ import django
 from django.conf import settings
 from django.test import override_settings
 
-from gatekeeper import watcher_registry
 from gatekeeper.contrib.django.conf import conf
-from gatekeeper.watcher import StateWatcher
-from gatekeeper.watcher_registry import watcher_for
+from gatekeeper.state import _watchers as watcher_registry
+from gatekeeper.state._watchers import watcher_for
+from gatekeeper.state.watcher import StateWatcher
 
 ROOT = Path(__file__).resolve().parents[2]
 APP_DIR = ROOT / "examples" / "django_app"

@@ -13,8 +13,8 @@ from django.http import HttpRequest, HttpResponse
 from django.test import AsyncClient, AsyncRequestFactory
 
 from gatekeeper.contrib.django import GatekeeperMiddleware
-from gatekeeper.keys import Keys
-from gatekeeper.modes import Mode
+from gatekeeper.core.modes import Mode
+from gatekeeper.state.keys import Keys
 
 from .django_support import current_watcher, gate_settings
 

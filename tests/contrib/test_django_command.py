@@ -18,7 +18,7 @@ from gatekeeper.contrib.django.management.commands.gatekeeper import (
     manage_command,
     split_runner_args,
 )
-from gatekeeper.keys import Keys
+from gatekeeper.state.keys import Keys
 from gatekeeper.testing import free_port
 
 from .django_support import APP_DIR, ROOT

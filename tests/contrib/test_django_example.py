@@ -14,8 +14,8 @@ import httpx
 import pytest
 import redis
 
-from gatekeeper.keys import Keys
-from gatekeeper.registry import read_processes
+from gatekeeper.state.keys import Keys
+from gatekeeper.state.processes import read_processes
 from gatekeeper.testing import free_port
 
 from ..helpers import set_state, wait_for

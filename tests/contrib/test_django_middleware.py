@@ -16,10 +16,10 @@ from django.test import Client, RequestFactory, override_settings
 
 from gatekeeper.contrib.django import GatekeeperMiddleware
 from gatekeeper.contrib.django.pages import TEMPLATE_NAME
-from gatekeeper.keys import Keys
-from gatekeeper.modes import Mode
-from gatekeeper.responses import unavailable
-from gatekeeper.wsgi import CLOSE_FLAG
+from gatekeeper.core.modes import Mode
+from gatekeeper.core.responses import unavailable
+from gatekeeper.middleware.wsgi import CLOSE_FLAG
+from gatekeeper.state.keys import Keys
 
 from ..helpers import set_state, wait_for
 from .django_support import current_watcher, gate_settings

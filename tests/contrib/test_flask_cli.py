@@ -19,7 +19,7 @@ from flask_sqlalchemy import SQLAlchemy
 from gatekeeper.contrib.flask import Gatekeeper, state_for
 from gatekeeper.contrib.flask import cli as flask_cli
 from gatekeeper.contrib.flask.cli import build_argv, default_migration
-from gatekeeper.keys import Keys
+from gatekeeper.state.keys import Keys
 from gatekeeper.testing import free_port
 
 from ..helpers import wait_for

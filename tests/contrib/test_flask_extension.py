@@ -13,7 +13,7 @@ from flask import Flask
 
 from gatekeeper import OptionError, WSGIMiddleware
 from gatekeeper.contrib.flask import Gatekeeper, GatekeeperState, state_for
-from gatekeeper.keys import Keys
+from gatekeeper.state.keys import Keys
 
 from ..helpers import set_state, wait_for
 

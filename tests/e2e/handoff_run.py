@@ -24,8 +24,8 @@ import redis
 from benchmarks.openloop import Record
 from benchmarks.openloop import start as start_traffic
 
-from gatekeeper.keys import Keys
-from gatekeeper.registry import read_processes
+from gatekeeper.state.keys import Keys
+from gatekeeper.state.processes import read_processes
 
 from ..helpers import wait_for
 from ..servers import BIN, ROOT, Server, gunicorn, uvicorn

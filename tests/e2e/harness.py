@@ -22,8 +22,8 @@ from typing import Any
 
 import redis
 
-from gatekeeper.keys import Keys
-from gatekeeper.registry import read_processes
+from gatekeeper.state.keys import Keys
+from gatekeeper.state.processes import read_processes
 
 from ..examples.support import EXAMPLES, example_env, run
 from ..helpers import wait_for

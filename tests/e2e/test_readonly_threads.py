@@ -17,8 +17,8 @@ import redis
 from benchmarks import openloop
 from benchmarks.reload import touch
 
-from gatekeeper.keys import Keys
-from gatekeeper.registry import read_processes
+from gatekeeper.state.keys import Keys
+from gatekeeper.state.processes import read_processes
 from gatekeeper.testing import free_port
 
 from ..helpers import wait_for

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import pytest
 import redis
 
-from gatekeeper.control import restore_keepalive, set_keepalive_off
-from gatekeeper.keys import Keys
-from gatekeeper.registry import read_processes
+from gatekeeper.state.keys import Keys
+from gatekeeper.state.processes import read_processes
+from gatekeeper.state.store import restore_keepalive, set_keepalive_off
 from gatekeeper.testing import free_port
 
 from ..helpers import wait_for

@@ -5,7 +5,7 @@
     python -m tests.e2e.traffic --port P --seconds S --out FILE [--workers N]
         [--path /notes] [--pause 0.05] [--stop-file FILE]
 
-``--workers`` threads (:class:`gatekeeper.loadgen.Load`, keep-alive connections resent
+``--workers`` threads (:class:`tools.loadgen.Load`, keep-alive connections resent
 once on a stale connection like a browser), from the first request to the last: half of
 them write, ``POST <path>`` with ``{"text": "e2e <n>"}``, ``n`` being the request's
 unique number (writes count from 0, reads from 10**9); the others read, ``GET <path>``.
@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from gatekeeper.loadgen import Load, Sample
+from tools.loadgen import Load, Sample
 
 POLL = 0.05
 """Seconds between two looks at the control files (and two flushes of FILE)."""

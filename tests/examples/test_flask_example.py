@@ -13,7 +13,7 @@ import httpx
 import pytest
 import redis
 
-from gatekeeper.keys import Keys
+from gatekeeper.state.keys import Keys
 from gatekeeper.testing import RedisServer
 
 from ..helpers import wait_for

@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gatekeeper.loadgen import Sample
+from tools.loadgen import Sample
 
 
 @dataclass

@@ -6,8 +6,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-
-from gatekeeper.loadgen import Load
+from tools.loadgen import Load
 
 from ..servers import Server, gunicorn, uvicorn
 

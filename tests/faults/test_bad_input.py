@@ -12,10 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gatekeeper import Mode, RequestFacts, build_options, decide
-from gatekeeper.keys import Keys
-from gatekeeper.networks import client_address
-from gatekeeper.responses import unavailable
-from gatekeeper.snapshot import parse_snapshot
+from gatekeeper.core.networks import client_address
+from gatekeeper.core.responses import unavailable
+from gatekeeper.state.keys import Keys
+from gatekeeper.state.snapshot import parse_snapshot
 from gatekeeper.testing import RedisServer
 
 from ..helpers import wait_for

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import redis
 
-from gatekeeper.keys import Keys
-from gatekeeper.registry import read_processes
+from gatekeeper.state.keys import Keys
+from gatekeeper.state.processes import read_processes
 
 from ..helpers import wait_for
 from .audit import audit, journal_entries

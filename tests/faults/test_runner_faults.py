@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from gatekeeper.keys import Keys
+from gatekeeper.state.keys import Keys
 
 from ..helpers import wait_for
 from ..runner_support import start_runner

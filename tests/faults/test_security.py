@@ -17,10 +17,10 @@ import trustme
 from werkzeug.test import Client
 
 from gatekeeper import Gate, Mode, WSGIMiddleware
-from gatekeeper import bypass as bypass_module
 from gatekeeper.cli import main
-from gatekeeper.keys import Keys
-from gatekeeper.registry import read_processes
+from gatekeeper.core import bypass as bypass_module
+from gatekeeper.state.keys import Keys
+from gatekeeper.state.processes import read_processes
 from gatekeeper.testing import RedisServer, free_port
 
 from ..helpers import wait_for

@@ -21,8 +21,8 @@ import redis
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from gatekeeper.keys import Keys
-from gatekeeper.registry import read_processes
+from gatekeeper.state.keys import Keys
+from gatekeeper.state.processes import read_processes
 
 from ..helpers import set_state, wait_for
 from .venvs import APPS, COMMAND_TIMEOUT, DISTRIBUTION, INTEGRATIONS, Venv, run
@@ -158,7 +158,7 @@ def test_core_imports_and_cli_load_no_package_beyond_the_core(
     script = (
         "import sys\n"
         "startup = set(sys.modules)\n"
-        "import gatekeeper, gatekeeper.cli, gatekeeper.runner\n"
+        "import gatekeeper, gatekeeper.cli, gatekeeper.runner.migration\n"
         "gatekeeper.WSGIMiddleware, gatekeeper.ASGIMiddleware, gatekeeper.Gate\n"
         "loaded = set(sys.modules) - startup\n"
         "import importlib.metadata as md\n"

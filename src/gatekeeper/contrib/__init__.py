@@ -1,8 +1,8 @@
 """Integrations with web frameworks, each in its own subpackage.
 
-They translate a framework's request into the gate's :class:`~gatekeeper.decision.RequestFacts`
+They translate a framework's request into the gate's :class:`~gatekeeper.core.decision.RequestFacts`
 and its answers into the framework's responses; the decisions, holding and the 503 page
-stay in :mod:`gatekeeper.gate`. Importing this package imports no framework; each
+stay in :mod:`gatekeeper.middleware.gate`. Importing this package imports no framework; each
 subpackage needs its framework, installed with the extra of the same name, and raises
 ``ImportError`` naming that extra without it.
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gatekeeper._threads import set_server_threads
-from gatekeeper.watcher_registry import close_all, keepalive_off, start_all
+from gatekeeper.middleware._write_cap import set_server_threads
+from gatekeeper.state._watchers import close_all, keepalive_off, start_all
 
 __all__ = ["post_worker_init", "pre_request", "worker_exit"]
 

@@ -18,8 +18,8 @@ from waitress.server import BaseWSGIServer
 from waitress.server import create_server as _create_server
 from waitress.task import WSGITask
 
-from gatekeeper._threads import set_server_threads
-from gatekeeper.wsgi import CLOSE_FLAG
+from gatekeeper.middleware._write_cap import set_server_threads
+from gatekeeper.middleware.wsgi import CLOSE_FLAG
 
 __all__ = ["create_server", "serve"]
 

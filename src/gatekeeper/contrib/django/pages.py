@@ -1,6 +1,6 @@
 """The gate's answers as Django responses, and the 503 page from a Django template.
 
-The core builds every answer as a :class:`~gatekeeper.responses.Reply`. When the
+The core builds every answer as a :class:`~gatekeeper.core.responses.Reply`. When the
 ``gatekeeper.contrib.django`` app is installed (and ``GATEKEEPER_TEMPLATE`` is not set,
 an explicit page wins), the HTML 503 is rendered from ``gatekeeper/maintenance.html``
 instead, so a project overrides it like any app template. The template gets only
@@ -18,9 +18,9 @@ import logging
 from django.http import HttpResponse
 from django.template.loader import render_to_string
 
+from gatekeeper.core.responses import TITLES, Reply
 from gatekeeper.options import GateOptions
-from gatekeeper.responses import TITLES, Reply
-from gatekeeper.snapshot import Snapshot
+from gatekeeper.state.snapshot import Snapshot
 
 __all__ = ["TEMPLATE_NAME", "TemplatePages", "to_http_response"]
 

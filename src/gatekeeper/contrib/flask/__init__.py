@@ -40,9 +40,9 @@ except ImportError as exc:  # the core install has no Flask
         "gatekeeper.contrib.flask needs Flask: pip install 'gatekeeper-deploy[flask]'"
     ) from exc
 
-from gatekeeper.gate import Gate
+from gatekeeper.middleware.gate import Gate
+from gatekeeper.middleware.wsgi import WSGIMiddleware
 from gatekeeper.options import GateOptions, build_options
-from gatekeeper.wsgi import WSGIMiddleware
 
 __all__ = ["EXTENSION_KEY", "Gatekeeper", "GatekeeperState", "config_lookup", "state_for"]
 

@@ -13,11 +13,11 @@ import os
 import time
 from typing import Any
 
-from gatekeeper.counters import Counters
-from gatekeeper.modes import Mode
-from gatekeeper.option_parsers import default_hostname
-from gatekeeper.registry import new_process_id
-from gatekeeper.snapshot import Snapshot
+from gatekeeper._parsers import default_hostname
+from gatekeeper.core.modes import Mode
+from gatekeeper.middleware.counters import Counters
+from gatekeeper.state.processes import new_process_id
+from gatekeeper.state.snapshot import Snapshot
 
 __all__ = ["ProcessReporter"]
 

@@ -7,7 +7,7 @@ import os
 import threading
 
 from gatekeeper.options import GateOptions
-from gatekeeper.watcher import StateWatcher
+from gatekeeper.state.watcher import StateWatcher
 
 __all__ = ["close_all", "forget", "keepalive_off", "start_all", "watcher_for"]
 

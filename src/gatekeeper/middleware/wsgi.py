@@ -20,11 +20,11 @@ import contextlib
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from gatekeeper.counters import Counters
-from gatekeeper.decision import HANDOFF, RequestFacts
-from gatekeeper.gate import Gate
-from gatekeeper.handoff import DISCARD_LIMIT, encode_path
-from gatekeeper.modes import SAFE_METHODS
+from gatekeeper.core.decision import HANDOFF, RequestFacts
+from gatekeeper.core.handoff import DISCARD_LIMIT, encode_path
+from gatekeeper.core.modes import SAFE_METHODS
+from gatekeeper.middleware.counters import Counters
+from gatekeeper.middleware.gate import Gate
 from gatekeeper.options import GateOptions, build_options
 
 if TYPE_CHECKING:

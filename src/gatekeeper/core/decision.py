@@ -14,14 +14,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from werkzeug.http import parse_cookie
 
-from gatekeeper.bypass import secret_matches, token_valid
-from gatekeeper.modes import SAFE_METHODS, Mode
-from gatekeeper.networks import client_address, in_networks
-from gatekeeper.options import GateOptions
+from gatekeeper.core.bypass import secret_matches, token_valid
+from gatekeeper.core.modes import SAFE_METHODS, Mode
+from gatekeeper.core.networks import client_address, in_networks
+
+if TYPE_CHECKING:
+    from gatekeeper.options import GateOptions
 
 __all__ = [
     "HANDOFF",

@@ -21,14 +21,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from gatekeeper.decision import HANDOFF, RequestFacts
-from gatekeeper.gate import Gate, Outcome
-from gatekeeper.handoff import DISCARD_LIMIT, encode_path
-from gatekeeper.modes import SAFE_METHODS, Mode
+from gatekeeper.core.decision import HANDOFF, RequestFacts
+from gatekeeper.core.handoff import DISCARD_LIMIT, encode_path
+from gatekeeper.core.modes import SAFE_METHODS, Mode
+from gatekeeper.core.responses import Reply
+from gatekeeper.middleware._readahead import ReadAhead
+from gatekeeper.middleware.gate import Gate, Outcome
 from gatekeeper.options import GateOptions, build_options
-from gatekeeper.readahead import ReadAhead
-from gatekeeper.responses import Reply
-from gatekeeper.watcher import StateWatcher
+from gatekeeper.state.watcher import StateWatcher
 
 __all__ = ["ASGIMiddleware", "facts_from_scope"]
 

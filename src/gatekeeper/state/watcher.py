@@ -26,15 +26,15 @@ from collections.abc import Callable
 
 import redis
 
-from gatekeeper._redis import watcher_client
-from gatekeeper._watcher_log import WatcherLog
-from gatekeeper.keys import Keys
-from gatekeeper.modes import Mode, mode_hint
+from gatekeeper.core.modes import Mode, mode_hint
+from gatekeeper.middleware._parking import LoopSignal, ThreadSignal, wake
 from gatekeeper.options import GateOptions
-from gatekeeper.registry import report_ttl, withdraw_report, write_report
-from gatekeeper.reporting import ProcessReporter
-from gatekeeper.snapshot import Snapshot, keep_vanished, read_snapshot
-from gatekeeper.wakeups import LoopSignal, ThreadSignal, wake
+from gatekeeper.state._redis import watcher_client
+from gatekeeper.state._watcher_log import WatcherLog
+from gatekeeper.state.keys import Keys
+from gatekeeper.state.processes import report_ttl, withdraw_report, write_report
+from gatekeeper.state.reporter import ProcessReporter
+from gatekeeper.state.snapshot import Snapshot, keep_vanished, read_snapshot
 
 __all__ = ["StateWatcher"]
 

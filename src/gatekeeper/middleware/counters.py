@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import threading
 
-from gatekeeper.modes import Mode
+from gatekeeper.core.modes import Mode
 
 __all__ = ["Counters"]
 

@@ -16,16 +16,16 @@ from collections.abc import Sequence
 
 import redis
 
-from gatekeeper._drain import coverage_problem, drain, hosts_of
-from gatekeeper._restart import HandoffWait, wait_for_release
-from gatekeeper.child import SignalTrap, describe, run_check, run_supervised
-from gatekeeper.control import identity, info_fields
-from gatekeeper.holdlease import HoldLease, describe_event
-from gatekeeper.keys import Keys
-from gatekeeper.modes import Mode
-from gatekeeper.progress import Progress
-from gatekeeper.registry import current_tally, read_processes, settled_difference
-from gatekeeper.run_options import RunOptions, RunResult
+from gatekeeper.core.modes import Mode
+from gatekeeper.runner._drain import coverage_problem, drain, hosts_of
+from gatekeeper.runner._restart import HandoffWait, wait_for_release
+from gatekeeper.runner.command import SignalTrap, describe, run_check, run_supervised
+from gatekeeper.runner.lease import HoldLease, describe_event
+from gatekeeper.runner.options import RunOptions, RunResult
+from gatekeeper.runner.progress import Progress
+from gatekeeper.state.keys import Keys
+from gatekeeper.state.processes import current_tally, read_processes, settled_difference
+from gatekeeper.state.store import identity, info_fields
 
 __all__ = [
     "EXIT_TEMPFAIL", "EXIT_UNPROTECTED", "EXIT_USAGE", "RunOptions", "RunResult", "run_migration"

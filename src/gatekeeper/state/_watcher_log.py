@@ -12,8 +12,8 @@ import traceback
 
 from redis.connection import parse_url
 
-from gatekeeper.option_parsers import redact_url
-from gatekeeper.snapshot import Snapshot
+from gatekeeper._parsers import redact_url
+from gatekeeper.state.snapshot import Snapshot
 
 __all__ = ["WatcherLog", "log"]
 

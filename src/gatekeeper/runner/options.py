@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from gatekeeper.modes import Mode
+from gatekeeper.core.modes import Mode
 
 __all__ = ["RunOptions", "RunResult"]
 

@@ -15,9 +15,13 @@ target that would read as another host (``//evil.example``) or has no leading sl
 
 from __future__ import annotations
 
-from gatekeeper.decision import path_matches
-from gatekeeper.options import GateOptions
-from gatekeeper.responses import Reply
+from typing import TYPE_CHECKING
+
+from gatekeeper.core.decision import path_matches
+from gatekeeper.core.responses import Reply
+
+if TYPE_CHECKING:
+    from gatekeeper.options import GateOptions
 
 __all__ = ["DISCARD_LIMIT", "HANDOFF_NOTE", "encode_path", "handoff_reply", "redirect_location"]
 

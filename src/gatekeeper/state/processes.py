@@ -17,8 +17,8 @@ from typing import Any
 from redis import Redis, RedisError
 from redis.client import Pipeline
 
-from gatekeeper.keys import Keys
-from gatekeeper.option_parsers import default_hostname
+from gatekeeper._parsers import default_hostname
+from gatekeeper.state.keys import Keys
 
 __all__ = [
     "current_tally",

@@ -27,7 +27,7 @@ READ_AHEAD_LIMIT = 1 << 20
 
 
 class ReadAhead:
-    """One held request's reader (a :class:`gatekeeper.gate.DisconnectWatch`)."""
+    """One held request's reader (a :class:`gatekeeper.middleware.gate.DisconnectWatch`)."""
 
     __slots__ = ("_buffered", "_done", "_on_gone", "_pending", "_receive", "_size", "gone")
 

@@ -7,23 +7,32 @@ comes from Redis and is HTML-escaped in the page.
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 from dataclasses import dataclass
 from http import HTTPStatus
 from importlib.resources import files
 from string import Template
+from typing import TYPE_CHECKING
 
 from werkzeug.datastructures import MIMEAccept
 from werkzeug.http import parse_accept_header
 
-from gatekeeper.decision import path_matches
-from gatekeeper.options import GateOptions
-from gatekeeper.snapshot import Snapshot
+from gatekeeper.core.decision import path_matches
+
+if TYPE_CHECKING:
+    from gatekeeper.options import GateOptions
+    from gatekeeper.state.snapshot import Snapshot
 
 __all__ = ["Reply", "bypass_granted", "unavailable", "wants_json"]
 
-DEFAULT_TEMPLATE = files("gatekeeper").joinpath("templates/maintenance.html").read_text("utf-8")
+
+@functools.cache
+def default_template() -> str:
+    """The packaged page, read on the first 503 (the open path never reads it)."""
+    return files(__package__).joinpath("templates/maintenance.html").read_text("utf-8")
+
 
 TITLES = {
     "maintenance": "Down for maintenance",
@@ -86,7 +95,7 @@ def unavailable(
         body = json.dumps(payload).encode("utf-8")
         content_type = "application/json"
     else:
-        template = Template(options.template_text or DEFAULT_TEMPLATE)
+        template = Template(options.template_text or default_template())
         page = template.safe_substitute(
             title=html.escape(title),
             message=html.escape(message),

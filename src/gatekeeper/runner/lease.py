@@ -19,10 +19,11 @@ from typing import Any
 import redis
 from redis.lock import Lock
 
-from gatekeeper.keys import Keys
-from gatekeeper.modes import Mode
+from gatekeeper.core.modes import Mode
+from gatekeeper.exceptions import LockBusy
+from gatekeeper.state.keys import Keys
 
-__all__ = ["HoldLease", "LockBusy", "describe_event"]
+__all__ = ["HoldLease", "describe_event"]
 
 # Whether the state is still this run's: the mode it last wrote, and an info hash that is
 # its own (``owner`` is the lease's token) or gone. An operator's ``gatekeeper hold`` in the
@@ -83,15 +84,6 @@ else
 end
 return 'written'
 """
-
-
-class LockBusy(Exception):
-    """Another runner holds the lock; ``holder`` names it."""
-
-    def __init__(self, holder: str, ttl: float | None) -> None:
-        super().__init__(holder)
-        self.holder = holder
-        self.ttl = ttl
 
 
 class HoldLease:

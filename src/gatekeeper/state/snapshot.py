@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from gatekeeper.modes import Mode, parse_mode
+from gatekeeper.core.modes import Mode, parse_mode
 
 __all__ = [
     "MAX_MESSAGE",

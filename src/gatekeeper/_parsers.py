@@ -13,7 +13,8 @@ from urllib.parse import urlsplit
 
 from redis.connection import parse_url
 
-from gatekeeper.networks import IPNetwork
+from gatekeeper.core.networks import IPNetwork
+from gatekeeper.exceptions import OptionError
 
 __all__ = [
     "default_hostname",
@@ -35,9 +36,6 @@ _SECRET = re.compile(r"[A-Za-z0-9._~-]{16,256}")
 
 
 def _fail(option: str, problem: str) -> ValueError:
-    # Imported here: options.py imports this module, and OptionError lives there.
-    from gatekeeper.options import OptionError
-
     return OptionError(option, problem)
 
 

@@ -17,11 +17,11 @@ from typing import Any
 
 import redis
 
-from gatekeeper.child import SignalTrap
-from gatekeeper.keys import Keys
-from gatekeeper.progress import Progress
-from gatekeeper.registry import process_host, read_processes, read_retired, tally
-from gatekeeper.run_options import RunResult
+from gatekeeper.runner.command import SignalTrap
+from gatekeeper.runner.options import RunResult
+from gatekeeper.runner.progress import Progress
+from gatekeeper.state.keys import Keys
+from gatekeeper.state.processes import process_host, read_processes, read_retired, tally
 
 __all__ = ["HandoffWait", "hosts_without", "old_processes", "wait_for_release"]
 

@@ -26,14 +26,14 @@ from typing import Any
 
 import redis
 
-from gatekeeper.child import SignalTrap, describe, run_supervised
-from gatekeeper.control import identity, restore_keepalive, set_keepalive_off
-from gatekeeper.holdlease import HoldLease, describe_event
-from gatekeeper.keys import Keys
-from gatekeeper.progress import Progress
-from gatekeeper.registry import process_host, read_processes
-from gatekeeper.reload_options import DEFAULT_CLOSE_FOR, ReloadOptions, ReloadResult
-from gatekeeper.runner import EXIT_UNPROTECTED
+from gatekeeper.runner._reload_options import DEFAULT_CLOSE_FOR, ReloadOptions, ReloadResult
+from gatekeeper.runner.command import SignalTrap, describe, run_supervised
+from gatekeeper.runner.lease import HoldLease, describe_event
+from gatekeeper.runner.migration import EXIT_UNPROTECTED
+from gatekeeper.runner.progress import Progress
+from gatekeeper.state.keys import Keys
+from gatekeeper.state.processes import process_host, read_processes
+from gatekeeper.state.store import identity, restore_keepalive, set_keepalive_off
 
 __all__ = ["DEFAULT_CLOSE_FOR", "ReloadOptions", "ReloadResult", "reload"]
 

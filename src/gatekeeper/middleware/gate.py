@@ -14,9 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from gatekeeper._threads import write_hold_cap
-from gatekeeper.bypass import make_token
-from gatekeeper.decision import (
+from gatekeeper.core.bypass import make_token
+from gatekeeper.core.decision import (
     HANDOFF,
     Decision,
     RequestFacts,
@@ -25,14 +24,15 @@ from gatekeeper.decision import (
     hold_deadline,
     is_bypass_visit,
 )
-from gatekeeper.handoff import handoff_reply
-from gatekeeper.modes import Mode
+from gatekeeper.core.handoff import handoff_reply
+from gatekeeper.core.modes import Mode
+from gatekeeper.core.responses import Reply, bypass_granted, unavailable
+from gatekeeper.middleware._parking import wake
+from gatekeeper.middleware._write_cap import write_hold_cap
 from gatekeeper.options import GateOptions, build_options
-from gatekeeper.responses import Reply, bypass_granted, unavailable
-from gatekeeper.snapshot import Snapshot
-from gatekeeper.wakeups import wake
-from gatekeeper.watcher import StateWatcher
-from gatekeeper.watcher_registry import watcher_for
+from gatekeeper.state._watchers import watcher_for
+from gatekeeper.state.snapshot import Snapshot
+from gatekeeper.state.watcher import StateWatcher
 
 __all__ = ["EXEMPT_REASONS", "DisconnectWatch", "Gate", "Outcome"]
 

@@ -18,11 +18,11 @@ from typing import Any
 
 import redis
 
-from gatekeeper.child import SignalTrap
-from gatekeeper.keys import Keys
-from gatekeeper.progress import Progress
-from gatekeeper.registry import process_host, read_processes
-from gatekeeper.run_options import RunOptions, RunResult
+from gatekeeper.runner.command import SignalTrap
+from gatekeeper.runner.options import RunOptions, RunResult
+from gatekeeper.runner.progress import Progress
+from gatekeeper.state.keys import Keys
+from gatekeeper.state.processes import process_host, read_processes
 
 __all__ = ["DEFAULT_REPORT_TTL", "DrainWatch", "coverage_problem", "drain", "hosts_of"]
 

@@ -18,9 +18,9 @@ from typing import Any
 
 import redis
 
-from gatekeeper.keys import Keys
-from gatekeeper.modes import Mode, parse_mode
-from gatekeeper.registry import process_host, read_processes
+from gatekeeper.core.modes import Mode, parse_mode
+from gatekeeper.state.keys import Keys
+from gatekeeper.state.processes import process_host, read_processes
 
 __all__ = [
     "Status",
