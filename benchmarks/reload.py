@@ -49,7 +49,7 @@ ServerKind = Literal[
     "gunicorn-gthread", "gunicorn-sync", "gunicorn-uvicorn", "uvicorn", "hypercorn", "granian"
 ]
 WORKERS = 2
-WSGI, ASGI = "tests.apps.journal:wsgi_app", "tests.apps.journal:asgi_app"
+WSGI, ASGI = "tests.support.apps.journal:wsgi_app", "tests.support.apps.journal:asgi_app"
 
 
 _GUNICORN_WORKER = {

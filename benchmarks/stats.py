@@ -1,7 +1,7 @@
 """Small, pure statistics helpers: medians, percentiles, ratios and summaries.
 
 Everything here works on plain lists of floats so it can be tested on synthetic
-numbers (``tests/test_benchmarks_smoke.py``) without timing anything.
+numbers (``tests/tools/test_benchmarks_smoke.py``) without timing anything.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # binary:package; a binary given as a path (Debian keeps PostgreSQL's server off PATH, under
-# /usr/lib/postgresql/<major>/bin, for tests/postgres.py) is a glob that must match a file
+# /usr/lib/postgresql/<major>/bin, for tests/support/postgres.py) is a glob that must match a file
 want=(redis-server:redis-server redis-cli:redis-tools
   "/usr/lib/postgresql/*/bin/initdb:postgresql" "$@")
 missing=()

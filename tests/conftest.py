@@ -13,8 +13,7 @@ import redis
 from gatekeeper import Gate, build_options
 from gatekeeper.state.keys import Keys
 from gatekeeper.testing import RedisServer, RedisServerMissing
-
-from .postgres import PostgresServer, PostgresServerMissing
+from tests.support.postgres import PostgresServer, PostgresServerMissing
 
 _counter = itertools.count()
 

@@ -2,7 +2,7 @@
 
 Pure functions of the open-loop records, the two commands' ``--json`` summaries, the
 times their phase lines came, and the notes counted in the database; unit-tested with
-small made-up inputs (tests/test_demo.py).
+small made-up inputs (tests/tools/test_demo.py).
 """
 
 from __future__ import annotations

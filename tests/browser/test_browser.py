@@ -22,9 +22,8 @@ from playwright.sync_api import Browser, Page, Response, expect, sync_playwright
 
 from gatekeeper.state.keys import Keys
 from gatekeeper.testing import RedisServer, free_port
-
-from ..helpers import wait_for
-from ..servers import BIN, ROOT, Server
+from tests.support.helpers import wait_for
+from tests.support.servers import BIN, ROOT, Server
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpRe
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 
-from .django_support import current_watcher
+from tests.contrib.django_support import current_watcher
 
 
 @csrf_exempt

@@ -15,8 +15,7 @@ from django.test import AsyncClient, AsyncRequestFactory
 from gatekeeper.contrib.django import GatekeeperMiddleware
 from gatekeeper.core.modes import Mode
 from gatekeeper.state.keys import Keys
-
-from .django_support import current_watcher, gate_settings
+from tests.contrib.django_support import current_watcher, gate_settings
 
 
 @pytest.fixture

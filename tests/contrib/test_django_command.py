@@ -20,8 +20,7 @@ from gatekeeper.contrib.django.management.commands.gatekeeper import (
 )
 from gatekeeper.state.keys import Keys
 from gatekeeper.testing import free_port
-
-from .django_support import APP_DIR, ROOT
+from tests.contrib.django_support import APP_DIR, ROOT
 
 MANAGE = ["/venv/bin/python", "/srv/app/manage.py"]
 BASE = ["--redis-url", "redis://r:6379/1", "--prefix", "site"]

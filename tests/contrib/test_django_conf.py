@@ -18,8 +18,7 @@ from gatekeeper.contrib.django import GatekeeperMiddleware
 from gatekeeper.contrib.django.checks import CHECKS, check_settings
 from gatekeeper.contrib.django.conf import conf
 from gatekeeper.options import OptionError, build_options, option_fields
-
-from .django_support import APP_DIR, ROOT
+from tests.contrib.django_support import APP_DIR, ROOT
 
 
 @pytest.fixture(autouse=True)

@@ -17,10 +17,9 @@ import redis
 from gatekeeper.state.keys import Keys
 from gatekeeper.state.processes import read_processes
 from gatekeeper.testing import free_port
-
-from ..helpers import set_state, wait_for
-from ..servers import BIN, Server
-from .django_support import APP_DIR, example_database_parser
+from tests.contrib.django_support import APP_DIR, example_database_parser
+from tests.support.helpers import set_state, wait_for
+from tests.support.servers import BIN, Server
 
 SEED = 300
 

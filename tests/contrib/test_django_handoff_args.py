@@ -12,8 +12,7 @@ from gatekeeper.contrib.django.management.commands.gatekeeper import (
     build_argv,
     split_runner_args,
 )
-
-from . import django_support  # noqa: F401 - configures Django for call_command
+from tests.contrib import django_support  # noqa: F401 - configures Django for call_command
 
 MANAGE = ["/venv/bin/python", "/srv/app/manage.py"]
 UNREACHABLE = "redis://127.0.0.1:1/0"

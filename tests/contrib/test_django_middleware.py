@@ -20,9 +20,8 @@ from gatekeeper.core.modes import Mode
 from gatekeeper.core.responses import unavailable
 from gatekeeper.middleware.wsgi import CLOSE_FLAG
 from gatekeeper.state.keys import Keys
-
-from ..helpers import set_state, wait_for
-from .django_support import current_watcher, gate_settings
+from tests.contrib.django_support import current_watcher, gate_settings
+from tests.support.helpers import set_state, wait_for
 
 MESSAGE = "Back soon <b>really</b> & truly"
 

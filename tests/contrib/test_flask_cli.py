@@ -21,8 +21,7 @@ from gatekeeper.contrib.flask import cli as flask_cli
 from gatekeeper.contrib.flask.cli import build_argv, default_migration
 from gatekeeper.state.keys import Keys
 from gatekeeper.testing import free_port
-
-from ..helpers import wait_for
+from tests.support.helpers import wait_for
 
 
 @pytest.fixture

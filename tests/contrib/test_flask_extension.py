@@ -14,8 +14,7 @@ from flask import Flask
 from gatekeeper import OptionError, WSGIMiddleware
 from gatekeeper.contrib.flask import Gatekeeper, GatekeeperState, state_for
 from gatekeeper.state.keys import Keys
-
-from ..helpers import set_state, wait_for
+from tests.support.helpers import set_state, wait_for
 
 
 def make_app(**config: Any) -> Flask:

@@ -1,6 +1,6 @@
 """One deploy of code and migration together, under open-loop traffic, measured.
 
-The app (``tests/apps/releases.py``) starts on release v1 under gunicorn or uvicorn (two
+The app (``tests/support/apps/releases.py``) starts on release v1 under gunicorn or uvicorn (two
 workers). Open-loop traffic, half GETs and half POSTs with bodies, from a client that
 follows redirects, runs through ``gatekeeper run-migration --restart ... --await-release
 v2 [--handoff] -- <migration>``, where the restart rewrites the release file and sends
@@ -26,9 +26,8 @@ from benchmarks.openloop import start as start_traffic
 
 from gatekeeper.state.keys import Keys
 from gatekeeper.state.processes import read_processes
-
-from ..helpers import wait_for
-from ..servers import BIN, ROOT, Server, gunicorn, uvicorn
+from tests.support.helpers import wait_for
+from tests.support.servers import BIN, ROOT, Server, gunicorn, uvicorn
 
 ServerKind = Literal["gunicorn", "uvicorn"]
 
@@ -97,8 +96,8 @@ class Deploy:
 def _server(kind: ServerKind, env: dict[str, str]) -> Server:
     if kind == "gunicorn":
         # The hooks start each new worker's watcher at boot: it reports in at once.
-        return gunicorn("tests.apps.releases:wsgi_app", env, workers=2, hooks=True)
-    return uvicorn("tests.apps.releases:asgi_app", env, workers=2)
+        return gunicorn("tests.support.apps.releases:wsgi_app", env, workers=2, hooks=True)
+    return uvicorn("tests.support.apps.releases:asgi_app", env, workers=2)
 
 
 def _prepare_database(url: str) -> None:

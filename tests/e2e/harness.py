@@ -24,10 +24,9 @@ import redis
 
 from gatekeeper.state.keys import Keys
 from gatekeeper.state.processes import read_processes
-
-from ..examples.support import EXAMPLES, example_env, run
-from ..helpers import wait_for
-from ..servers import BIN, ROOT, Server, gunicorn, uvicorn
+from tests.examples.support import EXAMPLES, example_env, run
+from tests.support.helpers import wait_for
+from tests.support.servers import BIN, ROOT, Server, gunicorn, uvicorn
 
 Sample = dict[str, Any]
 """One JSON line of the traffic process (see tests/e2e/traffic.py)."""

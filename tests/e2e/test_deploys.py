@@ -27,10 +27,7 @@ from pathlib import Path
 import pytest
 
 from gatekeeper.testing import RedisServer
-
-from ..examples.support import backfill_gaps
-from ..helpers import wait_for
-from .harness import (
+from tests.e2e.harness import (
     DJANGO,
     FASTAPI,
     FLASK,
@@ -41,6 +38,8 @@ from .harness import (
     TrafficRun,
     deployed,
 )
+from tests.examples.support import backfill_gaps
+from tests.support.helpers import wait_for
 
 RELEASE_SLACK = 0.01
 """``released_at`` is stamped just after the release write returns: a held request can be

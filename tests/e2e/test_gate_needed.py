@@ -23,9 +23,8 @@ from pathlib import Path
 import pytest
 
 from gatekeeper.testing import RedisServer
-
-from ..examples.support import backfill_gaps
-from .harness import DJANGO, OK, Tally, TrafficRun, deployed
+from tests.e2e.harness import DJANGO, OK, Tally, TrafficRun, deployed
+from tests.examples.support import backfill_gaps
 
 BUSY_TIMEOUT = 1.0
 """The example's SQLite busy timeout (example_project/database.py)."""

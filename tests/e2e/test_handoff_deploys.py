@@ -20,11 +20,10 @@ from websockets.sync.client import connect
 
 from gatekeeper.state.keys import Keys
 from gatekeeper.state.processes import read_processes
-
-from ..helpers import set_state, wait_for
-from ..postgres import PostgresServer
-from ..servers import uvicorn
-from .handoff_run import Deploy, ServerKind, run_deploy
+from tests.e2e.handoff_run import Deploy, ServerKind, run_deploy
+from tests.support.helpers import set_state, wait_for
+from tests.support.postgres import PostgresServer
+from tests.support.servers import uvicorn
 
 pytestmark = pytest.mark.slow
 
@@ -97,7 +96,7 @@ def test_websocket_held_in_old_process_closed_with_1012_on_handoff(
     }  # fmt: skip
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     keys = Keys(prefix)
-    with uvicorn("tests.apps.releases:asgi_app", env, workers=1) as server:
+    with uvicorn("tests.support.apps.releases:asgi_app", env, workers=1) as server:
         wait_for(lambda: len(read_processes(client, keys)) == 1)
         set_state(client, keys, "hold")
         wait_for(lambda: read_processes(client, keys)[0].get("mode") == "hold")

@@ -20,9 +20,8 @@ from benchmarks.reload import touch
 from gatekeeper.state.keys import Keys
 from gatekeeper.state.processes import read_processes
 from gatekeeper.testing import free_port
-
-from ..helpers import wait_for
-from ..servers import BIN, ROOT, Server
+from tests.support.helpers import wait_for
+from tests.support.servers import BIN, ROOT, Server
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +29,7 @@ pytestmark = pytest.mark.slow
 def _gthread(redis_url: str, prefix: str, journal: Path, env: dict[str, str]) -> Server:
     port = free_port()
     argv = [
-        str(BIN / "gunicorn"), "tests.apps.journal:wsgi_app", "--bind", f"127.0.0.1:{port}",
+        str(BIN / "gunicorn"), "tests.support.apps.journal:wsgi_app", "--bind", f"127.0.0.1:{port}",
         "--workers", "2", "--worker-class", "gthread", "--threads", "25",
         "--log-level", "warning", "-c", "python:gatekeeper.contrib.gunicorn",
     ]  # fmt: skip

@@ -20,13 +20,12 @@ from gatekeeper.state.keys import Keys
 from gatekeeper.state.processes import read_processes
 from gatekeeper.state.store import restore_keepalive, set_keepalive_off
 from gatekeeper.testing import free_port
-
-from ..helpers import wait_for
-from ..servers import BIN, Server
+from tests.support.helpers import wait_for
+from tests.support.servers import BIN, Server
 
 pytestmark = pytest.mark.slow
 
-WSGI, ASGI = "tests.apps.plain_wsgi:app", "tests.apps.plain_asgi:app"
+WSGI, ASGI = "tests.support.apps.plain_wsgi:app", "tests.support.apps.plain_asgi:app"
 
 
 def _gunicorn(worker: str, hooks: bool) -> Callable[[int], list[str]]:
@@ -65,7 +64,8 @@ def _granian(interface: str) -> Callable[[int], list[str]]:
 
 def _waitress(port: int) -> list[str]:
     code = (
-        "from gatekeeper.contrib.waitress import serve; from tests.apps.plain_wsgi import app; "
+        "from gatekeeper.contrib.waitress import serve; "
+        "from tests.support.apps.plain_wsgi import app; "
         f"serve(app, listen='127.0.0.1:{port}', threads=4)"
     )
     return [sys.executable, "-c", code]

@@ -14,8 +14,8 @@ from typing import Any
 
 import httpx
 
-from ..helpers import set_state as set_state  # re-exported for the example tests
-from ..servers import ROOT
+from tests.support.helpers import set_state as set_state  # re-exported for the example tests
+from tests.support.servers import ROOT
 
 EXAMPLES = ROOT / "examples"
 SEED_ROWS = 3000

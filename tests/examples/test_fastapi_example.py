@@ -16,10 +16,7 @@ import redis
 
 from gatekeeper.state.keys import Keys
 from gatekeeper.testing import RedisServer
-
-from ..helpers import wait_for
-from ..servers import BIN, Server, uvicorn
-from .support import (
+from tests.examples.support import (
     EXAMPLES,
     SEED_ROWS,
     Traffic,
@@ -29,6 +26,8 @@ from .support import (
     run,
     set_state,
 )
+from tests.support.helpers import wait_for
+from tests.support.servers import BIN, Server, uvicorn
 
 EXAMPLE = EXAMPLES / "fastapi_app"
 ALEMBIC = [str(BIN / "alembic")]

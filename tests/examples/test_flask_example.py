@@ -15,10 +15,7 @@ import redis
 
 from gatekeeper.state.keys import Keys
 from gatekeeper.testing import RedisServer
-
-from ..helpers import wait_for
-from ..servers import Server, gunicorn
-from .support import (
+from tests.examples.support import (
     EXAMPLES,
     SEED_ROWS,
     Traffic,
@@ -28,6 +25,8 @@ from .support import (
     run,
     set_state,
 )
+from tests.support.helpers import wait_for
+from tests.support.servers import Server, gunicorn
 
 EXAMPLE = EXAMPLES / "flask_app"
 FLASK = [sys.executable, "-m", "flask"]

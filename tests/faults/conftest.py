@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from tools.loadgen import Load
 
-from ..servers import Server, gunicorn, uvicorn
+from tests.support.servers import Server, gunicorn, uvicorn
 
 KINDS = ["gunicorn", "uvicorn"]
 FAST = {"GATEKEEPER_POLL_INTERVAL": "0.2", "GATEKEEPER_HOLD_TIMEOUT": "8"}
@@ -36,9 +36,9 @@ def serve(journal: Path, prefix: str) -> Iterator[ServeFactory]:
             **env,
         }
         if kind == "gunicorn":
-            server = gunicorn("tests.apps.journal:wsgi_app", full, workers=workers)
+            server = gunicorn("tests.support.apps.journal:wsgi_app", full, workers=workers)
         else:
-            server = uvicorn("tests.apps.journal:asgi_app", full, workers=workers)
+            server = uvicorn("tests.support.apps.journal:asgi_app", full, workers=workers)
         servers.append(server)
         server.start()
         return server

@@ -17,10 +17,9 @@ from gatekeeper.core.responses import unavailable
 from gatekeeper.state.keys import Keys
 from gatekeeper.state.snapshot import parse_snapshot
 from gatekeeper.testing import RedisServer
-
-from ..helpers import wait_for
-from ..servers import gunicorn, uvicorn
-from .conftest import KINDS, ServeFactory
+from tests.faults.conftest import KINDS, ServeFactory
+from tests.support.helpers import wait_for
+from tests.support.servers import gunicorn, uvicorn
 
 OPTIONS = build_options(
     {
@@ -143,9 +142,9 @@ def maintenance_app(
         "FORWARDED_ALLOW_IPS": "192.0.2.1",
     }
     if request.param == "gunicorn":
-        server = gunicorn("tests.apps.journal:wsgi_app", env)
+        server = gunicorn("tests.support.apps.journal:wsgi_app", env)
     else:
-        server = uvicorn("tests.apps.journal:asgi_app", env, workers=2)
+        server = uvicorn("tests.support.apps.journal:asgi_app", env, workers=2)
     with server:
         yield server.port
     client.delete(keys.state, keys.info)

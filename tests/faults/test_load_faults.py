@@ -10,10 +10,9 @@ import redis
 
 from gatekeeper.state.keys import Keys
 from gatekeeper.state.processes import read_processes
-
-from ..helpers import wait_for
-from .audit import audit, journal_entries
-from .conftest import ServeFactory, steady_load
+from tests.faults.audit import audit, journal_entries
+from tests.faults.conftest import ServeFactory, steady_load
+from tests.support.helpers import wait_for
 
 
 def held_now(client: redis.Redis, keys: Keys) -> int:

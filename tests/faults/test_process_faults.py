@@ -12,11 +12,10 @@ import redis
 
 from gatekeeper.state.keys import Keys
 from gatekeeper.state.processes import read_processes
-
-from ..helpers import wait_for
-from ..runner_support import start_runner
-from .audit import audit
-from .conftest import ServeFactory, steady_load
+from tests.faults.audit import audit
+from tests.faults.conftest import ServeFactory, steady_load
+from tests.support.helpers import wait_for
+from tests.support.runner_support import start_runner
 
 
 def test_app_process_killed_while_holding_others_serve_and_drain_ends(

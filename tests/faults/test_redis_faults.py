@@ -14,11 +14,10 @@ import redis
 from gatekeeper.state.keys import Keys
 from gatekeeper.state.processes import read_processes
 from gatekeeper.testing import RedisServer, free_port
-
-from ..helpers import percentile, wait_for
-from ..runner_support import start_runner
-from .audit import audit, journal_entries
-from .conftest import KINDS, ServeFactory, steady_load
+from tests.faults.audit import audit, journal_entries
+from tests.faults.conftest import KINDS, ServeFactory, steady_load
+from tests.support.helpers import percentile, wait_for
+from tests.support.runner_support import start_runner
 
 
 def held_now(client: redis.Redis, keys: Keys) -> int:

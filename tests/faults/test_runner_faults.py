@@ -13,11 +13,10 @@ import pytest
 import redis
 
 from gatekeeper.state.keys import Keys
-
-from ..helpers import wait_for
-from ..runner_support import start_runner
-from .audit import audit
-from .conftest import ServeFactory, steady_load
+from tests.faults.audit import audit
+from tests.faults.conftest import ServeFactory, steady_load
+from tests.support.helpers import wait_for
+from tests.support.runner_support import start_runner
 
 
 def read_until(stream: object, marker: str, timeout: float) -> None:

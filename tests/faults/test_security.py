@@ -22,8 +22,7 @@ from gatekeeper.core import bypass as bypass_module
 from gatekeeper.state.keys import Keys
 from gatekeeper.state.processes import read_processes
 from gatekeeper.testing import RedisServer, free_port
-
-from ..helpers import wait_for
+from tests.support.helpers import wait_for
 
 SECRET = "Staff-Only-0123456789_abc"
 PASSWORD = "redis-pw-4f1c2e"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .venvs import INTEGRATIONS, InstallStep, Venv, install_all
+from tests.install.venvs import INTEGRATIONS, InstallStep, Venv, install_all
 
 _STEP: list[InstallStep] = []
 

@@ -23,9 +23,8 @@ from packaging.utils import canonicalize_name
 
 from gatekeeper.state.keys import Keys
 from gatekeeper.state.processes import read_processes
-
-from ..helpers import set_state, wait_for
-from .venvs import APPS, COMMAND_TIMEOUT, DISTRIBUTION, INTEGRATIONS, Venv, run
+from tests.install.venvs import APPS, COMMAND_TIMEOUT, DISTRIBUTION, INTEGRATIONS, Venv, run
+from tests.support.helpers import set_state, wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -24,8 +24,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from gatekeeper.testing import free_port
-
-from ..servers import ROOT, Server
+from tests.support.servers import ROOT, Server
 
 APPS = Path(__file__).resolve().parent / "apps"
 DISTRIBUTION = "gatekeeper-deploy"

@@ -2,7 +2,7 @@
 
 A gate of release ``v1`` under ``<prefix>:handoff`` = ``v2`` answers what it held, and
 what arrives, with a 307 to the same target (or the API 503, or close 1012), and the app
-of the old release never runs it. The ASGI harness is tests/asgi_support.py.
+of the old release never runs it. The ASGI harness is tests/support/asgi_support.py.
 
 Two tests force the interleaving the runner's "handoff" message exists for: the gate
 applies a published mode name as a hint before it re-reads the keys. A ``MULTI`` writes
@@ -34,10 +34,9 @@ from gatekeeper.runner.lease import HoldLease
 from gatekeeper.state.keys import Keys
 from gatekeeper.state.snapshot import Snapshot
 from gatekeeper.state.watcher import StateWatcher
-
-from .asgi_support import Exchange, Message, RecordingApp, call, http_scope, until
-from .helpers import set_state, wait_for
-from .wsgi_support import CountingApp
+from tests.support.asgi_support import Exchange, Message, RecordingApp, call, http_scope, until
+from tests.support.helpers import set_state, wait_for
+from tests.support.wsgi_support import CountingApp
 
 OLD, NEW = "v1", "v2"
 PAUSE_MS = 1000

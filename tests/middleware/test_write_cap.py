@@ -15,8 +15,7 @@ from gatekeeper.middleware._write_cap import DEFAULT_WRITE_CAP, set_server_threa
 from gatekeeper.middleware.gate import Outcome
 from gatekeeper.options import OptionError, build_options
 from gatekeeper.state.keys import Keys
-
-from .helpers import set_state, wait_for
+from tests.support.helpers import set_state, wait_for
 
 
 def test_write_cap_comes_from_option_then_server_threads_then_default(

@@ -37,8 +37,7 @@ from examples.demo.services import demo_redis
 from examples.demo.svg import render_svg
 
 from gatekeeper.testing import RedisServer, free_port
-
-from .servers import ROOT
+from tests.support.servers import ROOT
 
 SVG = "{http://www.w3.org/2000/svg}"
 SEED = "6000"

@@ -14,9 +14,8 @@ from werkzeug.test import Client
 
 from gatekeeper import Gate, WSGIMiddleware
 from gatekeeper.state.keys import Keys
-
-from .helpers import set_state, wait_for
-from .wsgi_support import CountingApp
+from tests.support.helpers import set_state, wait_for
+from tests.support.wsgi_support import CountingApp
 
 SECRET = "staff-secret-0123456789"
 

@@ -26,8 +26,7 @@ from gatekeeper.runner.command import (
     run_check,
     start_child,
 )
-
-from .helpers import wait_for
+from tests.support.helpers import wait_for
 
 TIMEOUT = 5.0
 

@@ -13,13 +13,12 @@ import redis
 from gatekeeper.state.keys import Keys
 from gatekeeper.state.processes import read_processes
 from gatekeeper.testing import RedisServer
-
-from .helpers import set_state, wait_for
-from .servers import Server, gunicorn, uvicorn
+from tests.support.helpers import set_state, wait_for
+from tests.support.servers import Server, gunicorn, uvicorn
 
 SERVERS: dict[str, Callable[[dict[str, str]], Server]] = {
-    "gunicorn-wsgi": lambda env: gunicorn("tests.apps.plain_wsgi:app", env),
-    "uvicorn-asgi": lambda env: uvicorn("tests.apps.plain_asgi:app", env, workers=2),
+    "gunicorn-wsgi": lambda env: gunicorn("tests.support.apps.plain_wsgi:app", env),
+    "uvicorn-asgi": lambda env: uvicorn("tests.support.apps.plain_asgi:app", env, workers=2),
 }
 
 

@@ -26,9 +26,8 @@ from gatekeeper.runner.progress import Progress
 from gatekeeper.state.keys import Keys
 from gatekeeper.state.processes import read_processes
 from gatekeeper.testing import RedisServer
-
-from .helpers import wait_for
-from .runner_support import start_runner
+from tests.support.helpers import wait_for
+from tests.support.runner_support import start_runner
 
 
 def live_gate(make_gate: Callable[..., Gate], r: redis.Redis, keys: Keys) -> Gate:

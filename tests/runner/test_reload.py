@@ -1,5 +1,5 @@
 """``gatekeeper reload`` against a real redis-server, with real gate processes that report
-in (``tests/apps/gate_process.py``) and leave, as app workers do across a restart."""
+in (``tests/support/apps/gate_process.py``) and leave, as app workers do across a restart."""
 
 from __future__ import annotations
 
@@ -19,9 +19,8 @@ from gatekeeper.cli import main
 from gatekeeper.runner.lease import HoldLease
 from gatekeeper.state.keys import Keys
 from gatekeeper.state.processes import read_processes
-
-from .helpers import wait_for
-from .servers import ROOT
+from tests.support.helpers import wait_for
+from tests.support.servers import ROOT
 
 GateProcess = Callable[..., subprocess.Popen[str]]
 
@@ -44,7 +43,7 @@ def gate_process(redis_url: str, prefix: str) -> Iterator[GateProcess]:
 
     def start(host: str = "web-1", release: str = "v1") -> subprocess.Popen[str]:
         process = subprocess.Popen(
-            [sys.executable, "-m", "tests.apps.gate_process"],
+            [sys.executable, "-m", "tests.support.apps.gate_process"],
             env=_env(redis_url, prefix, host, release),
             stdout=subprocess.PIPE,
             text=True,
@@ -92,7 +91,8 @@ def test_reload_replacing_process_waits_for_new_release_then_restores_keepalive(
         f"os.kill({old.pid}, 15)\n"
         f"env = dict(os.environ, GATEKEEPER_RELEASE='v2', GATEKEEPER_HOSTNAME='web-1',\n"
         f"    GATEKEEPER_REDIS_URL={redis_url!r}, GATEKEEPER_PREFIX={prefix!r})\n"
-        f"p = subprocess.Popen([sys.executable, '-m', 'tests.apps.gate_process'], env=env,\n"
+        "p = subprocess.Popen([sys.executable, '-m', 'tests.support.apps.gate_process'],\n"
+        "    env=env,\n"
         f"    stdout=subprocess.DEVNULL, start_new_session=True)\n"
         f"open({str(pid_file)!r}, 'w').write(str(p.pid))\n"
     )

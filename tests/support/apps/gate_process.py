@@ -1,6 +1,6 @@
 """A process that runs only a gate's watcher, as an app process would: it reports in
 (``GATEKEEPER_*`` from the environment) until SIGTERM, then exits normally, so its report
-is withdrawn on the way out. ``python -m tests.apps.gate_process``."""
+is withdrawn on the way out. ``python -m tests.support.apps.gate_process``."""
 
 from __future__ import annotations
 

@@ -15,8 +15,7 @@ from gatekeeper import Gate, Mode
 from gatekeeper.state.keys import Keys
 from gatekeeper.state.processes import read_processes
 from gatekeeper.testing import RedisServer, free_port
-
-from .helpers import percentile, wait_for
+from tests.support.helpers import percentile, wait_for
 
 
 def test_first_read_happens_before_first_decision(

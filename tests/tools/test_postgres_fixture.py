@@ -7,7 +7,7 @@ import os
 
 import psycopg
 
-from .postgres import PostgresServer
+from tests.support.postgres import PostgresServer
 
 
 def test_fresh_server_accepts_gk_on_loopback(postgres: PostgresServer) -> None:

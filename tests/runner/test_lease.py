@@ -22,8 +22,7 @@ from gatekeeper.runner.options import RunOptions
 from gatekeeper.runner.progress import Progress
 from gatekeeper.state.keys import Keys
 from gatekeeper.state.store import info_fields, set_mode, set_open
-
-from .helpers import wait_for
+from tests.support.helpers import wait_for
 
 
 @pytest.fixture

@@ -13,9 +13,8 @@ import redis
 
 from gatekeeper import ASGIMiddleware, Gate
 from gatekeeper.state.keys import Keys
-
-from .asgi_support import Exchange, RecordingApp, call, http_scope, until
-from .helpers import set_state
+from tests.support.asgi_support import Exchange, RecordingApp, call, http_scope, until
+from tests.support.helpers import set_state
 
 Message = dict[str, Any]
 

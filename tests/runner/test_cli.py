@@ -16,8 +16,7 @@ from gatekeeper import Gate, Mode
 from gatekeeper.cli import main
 from gatekeeper.state.keys import Keys
 from gatekeeper.testing import RedisServer, free_port
-
-from .helpers import wait_for
+from tests.support.helpers import wait_for
 
 
 @pytest.fixture

@@ -24,8 +24,7 @@ from gatekeeper.middleware._parking import LoopSignal
 from gatekeeper.options import GateOptions
 from gatekeeper.state.snapshot import Snapshot
 from gatekeeper.state.watcher import StateWatcher
-
-from .helpers import wait_for
+from tests.support.helpers import wait_for
 
 
 class SlowStart(StateWatcher):

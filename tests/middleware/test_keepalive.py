@@ -18,8 +18,7 @@ from gatekeeper.state.keys import Keys
 from gatekeeper.state.processes import read_processes
 from gatekeeper.state.snapshot import parse_keepalive
 from gatekeeper.state.store import group_processes, restore_keepalive, set_keepalive_off
-
-from .helpers import wait_for
+from tests.support.helpers import wait_for
 
 
 @pytest.mark.parametrize(

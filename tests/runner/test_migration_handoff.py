@@ -1,5 +1,5 @@
 """``run-migration --restart CMD --await-release R --handoff``: real redis-server, real gate
-processes (``tests/apps/gate_process.py``) of two releases on two hosts, the runner run as
+processes (``tests/support/apps/gate_process.py``) of two releases on two hosts, the runner run as
 ``python -m gatekeeper``. The restart starts processes of the new release the way a
 server's master would: detached, outliving the restart command; the fixture stops them."""
 
@@ -24,10 +24,9 @@ from gatekeeper.cli import main
 from gatekeeper.runner.options import RunOptions
 from gatekeeper.state.keys import Keys
 from gatekeeper.state.processes import read_processes
-
-from .helpers import wait_for
-from .runner_support import start_runner
-from .servers import ROOT
+from tests.support.helpers import wait_for
+from tests.support.runner_support import start_runner
+from tests.support.servers import ROOT
 
 POLL = "0.1"
 UNREACHABLE = "redis://127.0.0.1:1/0"
@@ -67,7 +66,7 @@ class Fleet:
     def start(self, host: str, release: str) -> subprocess.Popen[str]:
         """A gate process of the test's own, once its report is in Redis."""
         process = subprocess.Popen(
-            [sys.executable, "-m", "tests.apps.gate_process"],
+            [sys.executable, "-m", "tests.support.apps.gate_process"],
             env=_gate_env(self.redis_url, self.prefix, host, release),
             stdout=subprocess.PIPE,
             text=True,
@@ -94,7 +93,8 @@ class Fleet:
         script = (
             "import os, subprocess, sys, time\n"
             f"env = dict(os.environ, **{own!r})\n"
-            "p = subprocess.Popen([sys.executable, '-m', 'tests.apps.gate_process'], env=env,"
+            "p = subprocess.Popen([sys.executable, '-m', 'tests.support.apps.gate_process'],"
+            " env=env,"
             f" cwd={str(ROOT)!r}, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,"
             f" stderr=open({str(log)!r}, 'ab'), start_new_session=True)\n"
             f"open({str(pidfile)!r} + '.tmp', 'w').write(str(p.pid))\n"

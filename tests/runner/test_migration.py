@@ -18,10 +18,9 @@ from tools.loadgen import Load
 
 from gatekeeper.state.keys import Keys
 from gatekeeper.testing import RedisServer
-
-from .helpers import wait_for
-from .runner_support import failures, overlapping, start_runner
-from .servers import Server, gunicorn, uvicorn
+from tests.support.helpers import wait_for
+from tests.support.runner_support import failures, overlapping, start_runner
+from tests.support.servers import Server, gunicorn, uvicorn
 
 ENV = {"GATEKEEPER_POLL_INTERVAL": "0.2", "GATEKEEPER_HOLD_TIMEOUT": "12"}
 
@@ -29,7 +28,7 @@ ENV = {"GATEKEEPER_POLL_INTERVAL": "0.2", "GATEKEEPER_HOLD_TIMEOUT": "12"}
 @pytest.fixture
 def wsgi_server(redis_url: str, prefix: str) -> Iterator[Server]:
     env = {**ENV, "GATEKEEPER_REDIS_URL": redis_url, "GATEKEEPER_PREFIX": prefix}
-    with gunicorn("tests.apps.plain_wsgi:app", {**env, "SLOW_SECONDS": "1.5"}) as server:
+    with gunicorn("tests.support.apps.plain_wsgi:app", {**env, "SLOW_SECONDS": "1.5"}) as server:
         yield server
 
 
@@ -51,9 +50,9 @@ def run_json(
 def test_migration_under_load_fails_no_request(kind: str, redis_url: str, prefix: str) -> None:
     env = {**ENV, "GATEKEEPER_REDIS_URL": redis_url, "GATEKEEPER_PREFIX": prefix}
     factory = (
-        (lambda: gunicorn("tests.apps.plain_wsgi:app", env))
+        (lambda: gunicorn("tests.support.apps.plain_wsgi:app", env))
         if kind == "gunicorn"
-        else (lambda: uvicorn("tests.apps.plain_asgi:app", env, workers=2))
+        else (lambda: uvicorn("tests.support.apps.plain_asgi:app", env, workers=2))
     )
     with factory() as server:
         load = load_for(server).start()
