@@ -13,12 +13,13 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from gatekeeper.core.decision import Decision, RequestFacts, Verdict, decide
+    from gatekeeper.core.decision import Decision, Reason, RequestFacts, Verdict, decide
     from gatekeeper.core.modes import Mode
+    from gatekeeper.exceptions import OptionError
     from gatekeeper.middleware.asgi import ASGIMiddleware
     from gatekeeper.middleware.gate import Gate
     from gatekeeper.middleware.wsgi import WSGIMiddleware
-    from gatekeeper.options import GateOptions, OptionError, build_options
+    from gatekeeper.options import GateOptions, build_options
     from gatekeeper.state.keys import Keys
 
 __version__ = "0.1.0.dev0"
@@ -30,7 +31,8 @@ _EXPORTS = {
     "GateOptions": "gatekeeper.options",
     "Keys": "gatekeeper.state.keys",
     "Mode": "gatekeeper.core.modes",
-    "OptionError": "gatekeeper.options",
+    "OptionError": "gatekeeper.exceptions",
+    "Reason": "gatekeeper.core.decision",
     "RequestFacts": "gatekeeper.core.decision",
     "Verdict": "gatekeeper.core.decision",
     "WSGIMiddleware": "gatekeeper.middleware.wsgi",
@@ -46,6 +48,7 @@ __all__ = [
     "Keys",
     "Mode",
     "OptionError",
+    "Reason",
     "RequestFacts",
     "Verdict",
     "WSGIMiddleware",

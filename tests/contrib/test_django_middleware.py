@@ -16,6 +16,7 @@ from django.test import Client, RequestFactory, override_settings
 
 from gatekeeper.contrib.django import GatekeeperMiddleware
 from gatekeeper.contrib.django.pages import TEMPLATE_NAME
+from gatekeeper.core.decision import Reason
 from gatekeeper.core.modes import Mode
 from gatekeeper.core.responses import unavailable
 from gatekeeper.middleware.wsgi import CLOSE_FLAG
@@ -43,7 +44,7 @@ def core_page(accept: str | None = None, method: str = "GET") -> bytes:
     assert snapshot is not None
     options = current_watcher().options
     reply = unavailable(
-        snapshot, reason="maintenance", options=options, method=method, path="/", accept=accept
+        snapshot, reason=Reason.MAINTENANCE, options=options, method=method, path="/", accept=accept
     )
     return reply.body
 

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from gatekeeper import Decision, Mode, RequestFacts, build_options, decide
+from gatekeeper import Decision, Mode, Reason, RequestFacts, build_options, decide
 from gatekeeper.core.bypass import make_token
 from gatekeeper.core.decision import hold_deadline, is_bypass_visit, path_matches
 
@@ -152,12 +152,12 @@ CASES = [
 )
 def test_decision_table(mode: Mode, facts: RequestFacts, decision: Decision, reason: str) -> None:
     verdict = decide(mode, facts, OPTIONS, NOW)
-    assert (verdict.decision, verdict.reason) == (decision, reason)
+    assert (verdict.decision, verdict.reason.value) == (decision, reason)
 
 
 def test_readonly_write_with_reject_option_rejects() -> None:
     verdict = decide(Mode.READONLY, RequestFacts("POST", "/"), REJECTING, NOW)
-    assert (verdict.decision, verdict.reason) == (Decision.REJECT, "readonly")
+    assert (verdict.decision, verdict.reason) == (Decision.REJECT, Reason.READONLY)
 
 
 def test_no_secret_configured_ignores_bypass_header() -> None:

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gatekeeper import Mode, build_options
+from gatekeeper.core.decision import Reason
 from gatekeeper.core.responses import Reply, bypass_granted, unavailable, wants_json
 from gatekeeper.state.snapshot import Snapshot
 
@@ -19,7 +20,12 @@ def reply_for(
     snapshot: Snapshot, *, method: str = "GET", path: str = "/", accept: str | None = None
 ):  # type: ignore[no-untyped-def]
     return unavailable(
-        snapshot, reason="maintenance", options=OPTIONS, method=method, path=path, accept=accept
+        snapshot,
+        reason=Reason.MAINTENANCE,
+        options=OPTIONS,
+        method=method,
+        path=path,
+        accept=accept,
     )
 
 
@@ -97,7 +103,7 @@ def test_custom_template_is_used(tmp_path) -> None:  # type: ignore[no-untyped-d
     options = build_options({"template": str(page)}, lookup=lambda name: None)
     reply = unavailable(
         Snapshot(Mode.MAINTENANCE, message="a<b", retry_after=3),
-        reason="maintenance",
+        reason=Reason.MAINTENANCE,
         options=options,
         method="GET",
         path="/",

@@ -11,7 +11,7 @@ import redis
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gatekeeper import Mode, RequestFacts, build_options, decide
+from gatekeeper import Mode, Reason, RequestFacts, build_options, decide
 from gatekeeper.core.networks import client_address
 from gatekeeper.core.responses import unavailable
 from gatekeeper.state.keys import Keys
@@ -77,7 +77,7 @@ def test_any_info_hash_renders_a_safe_503(
 ) -> None:
     snapshot, _ = parse_snapshot(state, info, unknown_mode=Mode.OPEN)
     reply = unavailable(
-        snapshot, reason="maintenance", options=OPTIONS, method=method, path="/", accept=accept
+        snapshot, reason=Reason.MAINTENANCE, options=OPTIONS, method=method, path="/", accept=accept
     )
     headers = dict(reply.headers)
     assert reply.status == 503

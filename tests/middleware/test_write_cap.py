@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from gatekeeper import Gate
-from gatekeeper.core.decision import Decision, RequestFacts
+from gatekeeper.core.decision import Decision, Reason, RequestFacts
 from gatekeeper.middleware._write_cap import DEFAULT_WRITE_CAP, set_server_threads, write_hold_cap
 from gatekeeper.middleware.gate import Outcome
 from gatekeeper.options import OptionError, build_options
@@ -56,7 +56,7 @@ def test_writes_past_cap_answered_503_at_once_while_reads_pass(
         thread.start()
     wait_for(lambda: gate.watcher.counters.held_writes == 2, timeout=2)
     third = gate.screen(RequestFacts("POST", "/w"))
-    assert third.verdict.reason == "write-capacity"
+    assert third.verdict.reason is Reason.WRITE_CAPACITY
     assert third.reply is not None
     assert third.reply.status == 503
     assert ("Retry-After", "10") in third.reply.headers

@@ -26,8 +26,10 @@ if TYPE_CHECKING:
     from gatekeeper.options import GateOptions
 
 __all__ = [
+    "EXEMPT_REASONS",
     "HANDOFF",
     "Decision",
+    "Reason",
     "RequestFacts",
     "Verdict",
     "decide",
@@ -43,9 +45,38 @@ class Decision(Enum):
     REJECT = "reject"
 
 
+class Reason(Enum):
+    """Why a request got its verdict. The value is the wire name: the ``X-Gatekeeper``
+    header and the JSON ``reason`` of a 503 carry it, and the page titles are keyed by it."""
+
+    OPEN = "open"
+    HANDOFF = "handoff"
+    DRAINING = "draining"
+    HEALTH_PATH = "health-path"
+    EXEMPT_PATH = "exempt-path"
+    BYPASS = "bypass"
+    BYPASS_GRANTED = "bypass-granted"
+    EXEMPT_NETWORK = "exempt-network"
+    MAINTENANCE = "maintenance"
+    HOLD = "hold"
+    READONLY_READ = "readonly-read"
+    READONLY = "readonly"
+    CAPACITY = "capacity"
+    WRITE_CAPACITY = "write-capacity"
+    HOLD_TIMEOUT = "hold-timeout"
+    DISCONNECTED = "disconnected"
+
+
 class Verdict(NamedTuple):
     decision: Decision
-    reason: str
+    reason: Reason
+
+
+EXEMPT_REASONS = frozenset(
+    {Reason.HEALTH_PATH, Reason.EXEMPT_PATH, Reason.BYPASS, Reason.EXEMPT_NETWORK}
+)
+"""Reasons of requests that pass whatever the mode; they are not counted as in flight,
+so the runner's drain never waits for a health check or a staff request."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +96,8 @@ class RequestFacts:
     redirect points at, once made safe (``responses.redirect_location``)."""
 
 
-PASS_OPEN = Verdict(Decision.PASS, "open")
-HANDOFF = Verdict(Decision.REJECT, "handoff")
+PASS_OPEN = Verdict(Decision.PASS, Reason.OPEN)
+HANDOFF = Verdict(Decision.REJECT, Reason.HANDOFF)
 """Answered with a redirect (or, for API clients, a 503) that another release takes."""
 
 
@@ -131,7 +162,7 @@ def decide(
     preflight that is redirected.
     """
     if closing and options.drain_health and path_matches(request.path, options.health_paths):
-        return Verdict(Decision.REJECT, "draining")
+        return Verdict(Decision.REJECT, Reason.DRAINING)
     if (
         handoff
         and request.method.upper() != "OPTIONS"
@@ -144,24 +175,24 @@ def decide(
     if mode is Mode.OPEN:
         return PASS_OPEN
     if path_matches(request.path, options.health_paths):
-        return Verdict(Decision.PASS, "health-path")
+        return Verdict(Decision.PASS, Reason.HEALTH_PATH)
     if path_matches(request.path, options.exempt_paths):
-        return Verdict(Decision.PASS, "exempt-path")
+        return Verdict(Decision.PASS, Reason.EXEMPT_PATH)
     if _bypassed(request, options, now):
-        return Verdict(Decision.PASS, "bypass")
+        return Verdict(Decision.PASS, Reason.BYPASS)
     if options.exempt_networks:
         address = client_address(request.peer, request.forwarded_for, options.trusted_proxies)
         if in_networks(address, options.exempt_networks):
-            return Verdict(Decision.PASS, "exempt-network")
+            return Verdict(Decision.PASS, Reason.EXEMPT_NETWORK)
     if mode is Mode.MAINTENANCE:
-        return Verdict(Decision.REJECT, "maintenance")
+        return Verdict(Decision.REJECT, Reason.MAINTENANCE)
     if mode is Mode.HOLD:
-        return Verdict(Decision.HOLD, "hold")
+        return Verdict(Decision.HOLD, Reason.HOLD)
     if request.method.upper() in SAFE_METHODS:
-        return Verdict(Decision.PASS, "readonly-read")
+        return Verdict(Decision.PASS, Reason.READONLY_READ)
     if options.readonly_writes == "reject":
-        return Verdict(Decision.REJECT, "readonly")
-    return Verdict(Decision.HOLD, "readonly")
+        return Verdict(Decision.REJECT, Reason.READONLY)
+    return Verdict(Decision.HOLD, Reason.READONLY)
 
 
 def hold_deadline(started: float, hold_until: float | None, options: GateOptions) -> float:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from werkzeug.datastructures import MIMEAccept
 from werkzeug.http import parse_accept_header
 
-from gatekeeper.core.decision import path_matches
+from gatekeeper.core.decision import Reason, path_matches
 
 if TYPE_CHECKING:
     from gatekeeper.options import GateOptions
@@ -35,14 +35,16 @@ def default_template() -> str:
 
 
 TITLES = {
-    "maintenance": "Down for maintenance",
-    "hold-timeout": "Upgrade in progress",
-    "readonly": "Read-only during an upgrade",
-    "capacity": "Too busy to wait",
-    "draining": "Restarting",
-    "write-capacity": "Read-only during an upgrade",
+    Reason.MAINTENANCE.value: "Down for maintenance",
+    Reason.HOLD_TIMEOUT.value: "Upgrade in progress",
+    Reason.READONLY.value: "Read-only during an upgrade",
+    Reason.CAPACITY.value: "Too busy to wait",
+    Reason.DRAINING.value: "Restarting",
+    Reason.WRITE_CAPACITY.value: "Read-only during an upgrade",
     "unavailable": "Temporarily unavailable",
 }
+"""Page titles by the reason's wire name (what Django's template page reads back from
+``X-Gatekeeper``); anything else gets the "unavailable" title."""
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,7 @@ def wants_json(accept: str | None, path: str, options: GateOptions) -> bool:
 def unavailable(
     snapshot: Snapshot,
     *,
-    reason: str,
+    reason: Reason,
     options: GateOptions,
     method: str,
     path: str,
@@ -84,11 +86,12 @@ def unavailable(
     retry_after = options.retry_after if snapshot.retry_after is None else snapshot.retry_after
     retry_after = max(1, retry_after)
     message = snapshot.message or options.message
-    title = TITLES.get(reason, TITLES["unavailable"])
+    wire = reason.value
+    title = TITLES.get(wire, TITLES["unavailable"])
     if wants_json(accept, path, options):
         payload = {
             "error": "service_unavailable",
-            "reason": reason,
+            "reason": wire,
             "message": message,
             "retry_after": retry_after,
         }
@@ -100,7 +103,7 @@ def unavailable(
             title=html.escape(title),
             message=html.escape(message),
             retry_after=str(retry_after),
-            reason=html.escape(reason),
+            reason=html.escape(wire),
         )
         body = page.encode("utf-8")
         content_type = "text/html; charset=utf-8"
@@ -109,7 +112,7 @@ def unavailable(
         ("Content-Length", str(len(body))),
         ("Retry-After", str(retry_after)),
         ("Cache-Control", "no-store"),
-        ("X-Gatekeeper", reason),
+        ("X-Gatekeeper", wire),
     ]
     return Reply(503, headers, b"" if method.upper() == "HEAD" else body)
 

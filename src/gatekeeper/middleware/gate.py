@@ -16,8 +16,10 @@ from typing import Protocol
 
 from gatekeeper.core.bypass import make_token
 from gatekeeper.core.decision import (
+    EXEMPT_REASONS,
     HANDOFF,
     Decision,
+    Reason,
     RequestFacts,
     Verdict,
     decide,
@@ -34,7 +36,7 @@ from gatekeeper.state._watchers import watcher_for
 from gatekeeper.state.snapshot import Snapshot
 from gatekeeper.state.watcher import StateWatcher
 
-__all__ = ["EXEMPT_REASONS", "DisconnectWatch", "Gate", "Outcome"]
+__all__ = ["DisconnectWatch", "Gate", "Outcome"]
 
 
 class DisconnectWatch(Protocol):
@@ -46,15 +48,11 @@ class DisconnectWatch(Protocol):
     def start(self, on_gone: Callable[[], None]) -> None: ...
 
 
-EXEMPT_REASONS = frozenset({"health-path", "exempt-path", "bypass", "exempt-network"})
-"""Verdict reasons for requests that pass whatever the mode; they are not counted as
-in flight, so the runner's drain never waits for a health check or a staff request."""
-
-_GRANT = Verdict(Decision.PASS, "bypass-granted")
-_CAPACITY = Verdict(Decision.REJECT, "capacity")
-_TIMEOUT = Verdict(Decision.REJECT, "hold-timeout")
-_WRITES_BUSY = Verdict(Decision.REJECT, "write-capacity")
-DISCONNECTED = Verdict(Decision.REJECT, "disconnected")
+_GRANT = Verdict(Decision.PASS, Reason.BYPASS_GRANTED)
+_CAPACITY = Verdict(Decision.REJECT, Reason.CAPACITY)
+_TIMEOUT = Verdict(Decision.REJECT, Reason.HOLD_TIMEOUT)
+_WRITES_BUSY = Verdict(Decision.REJECT, Reason.WRITE_CAPACITY)
+DISCONNECTED = Verdict(Decision.REJECT, Reason.DISCONNECTED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,9 +91,8 @@ class Gate:
             return self._finish(first, facts)
         # A held request holds a thread here: under readonly, writes may take only part
         # of them, so that reads keep flowing.
-        write_cap = (
-            write_hold_cap(self.options.max_held_writes) if first.reason == "readonly" else None
-        )
+        readonly = first.reason is Reason.READONLY
+        write_cap = write_hold_cap(self.options.max_held_writes) if readonly else None
         if not self.watcher.counters.hold_begin(self.options.max_held, write_cap):
             return self._finish(_CAPACITY if write_cap is None else _WRITES_BUSY, facts)
         verdict = _TIMEOUT
