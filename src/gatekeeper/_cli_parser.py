@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 
 from gatekeeper._parsers import parse_number
 from gatekeeper.options import OptionError, parse_option
-from gatekeeper.runner._reload_options import DEFAULT_CLOSE_FOR
+from gatekeeper.runner.options import DEFAULT_CLOSE_FOR, ON_FAILURE_CHOICES
 
 __all__ = ["UsageError", "build_parser"]
 
@@ -137,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--on-failure",
-        choices=["open", "maintenance"],
+        choices=ON_FAILURE_CHOICES,
         default="open",
         help="state after COMMAND fails (default open)",
     )

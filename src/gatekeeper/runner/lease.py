@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import redis
 from redis.lock import Lock
@@ -23,7 +23,10 @@ from gatekeeper.core.modes import Mode
 from gatekeeper.exceptions import LockBusy
 from gatekeeper.state.keys import Keys
 
-__all__ = ["HoldLease", "describe_event"]
+__all__ = ["HoldLease", "LeaseEvent", "describe_event"]
+
+LeaseEvent = Literal["restored", "overridden", "lock-lost", "redis-error", "redis-ok"]
+"""What the lease tells its runner through ``on_event(kind, detail)``."""
 
 # Whether the state is still this run's: the mode it last wrote, and an info hash that is
 # its own (``owner`` is the lease's token) or gone. An operator's ``gatekeeper hold`` in the
@@ -96,7 +99,7 @@ class HoldLease:
         *,
         token: str,
         ttl: float,
-        on_event: Callable[[str, str], None],
+        on_event: Callable[[LeaseEvent, str], None],
     ) -> None:
         self.client = client
         self.keys = keys
@@ -244,13 +247,13 @@ def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def describe_event(kind: str, detail: str) -> str:
+def describe_event(kind: LeaseEvent, detail: str) -> str:
     """The runner's note for an ``on_event(kind, detail)`` of the lease."""
-    messages = {
+    messages: dict[LeaseEvent, str] = {
         "restored": f"Redis had lost the state: set {detail!r} again",
         "overridden": f"an operator set the state to {detail!r}: no longer renewing the hold",
         "lock-lost": "the lock was taken by someone else",
         "redis-error": f"heartbeat failed ({detail}); retrying",
         "redis-ok": "heartbeat reaches Redis again",
     }
-    return messages.get(kind, f"{kind}: {detail}")
+    return messages[kind]

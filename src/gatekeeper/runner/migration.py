@@ -20,8 +20,8 @@ from gatekeeper.core.modes import Mode
 from gatekeeper.runner._drain import coverage_problem, drain, hosts_of
 from gatekeeper.runner._restart import HandoffWait, wait_for_release
 from gatekeeper.runner.command import SignalTrap, describe, run_check, run_supervised
-from gatekeeper.runner.lease import HoldLease, describe_event
-from gatekeeper.runner.options import RunOptions, RunResult
+from gatekeeper.runner.lease import HoldLease, LeaseEvent, describe_event
+from gatekeeper.runner.options import RunOptions, RunOutcome, RunResult
 from gatekeeper.runner.progress import Progress
 from gatekeeper.state.keys import Keys
 from gatekeeper.state.processes import current_tally, read_processes, settled_difference
@@ -101,7 +101,7 @@ class _Run:
             self.lease.release()
             self.progress.close()
 
-    def _ungated(self, outcome: str) -> RunResult:
+    def _ungated(self, outcome: RunOutcome) -> RunResult:
         self.result.gated = False
         self.result.outcome = outcome
         self.result.exit_code = self._run_command(self.opts.command)
@@ -164,7 +164,7 @@ class _Run:
         )
         return result
 
-    def _after_migration(self, overrun_at: float, fields: dict[str, str]) -> str:
+    def _after_migration(self, overrun_at: float, fields: dict[str, str]) -> RunOutcome:
         """``--restart`` and ``--await-release``, still holding: the run's outcome."""
         opts, result = self.opts, self.result
         if opts.restart:
@@ -295,7 +295,7 @@ class _Run:
         )
         return self.lease.write(Mode.MAINTENANCE, fields, ttl=None)
 
-    def _lease_event(self, kind: str, detail: str) -> None:
+    def _lease_event(self, kind: LeaseEvent, detail: str) -> None:
         message = describe_event(kind, detail)
         self.result.notes.append(message)
         self.progress.note(message)

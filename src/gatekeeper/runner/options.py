@@ -1,13 +1,50 @@
-"""What ``run-migration`` is asked to do, and what it reports (``--json``)."""
+"""What ``run-migration`` and ``reload`` are asked to do, and what they report (``--json``).
+
+The outcomes are ``Literal`` types: the JSON summary's ``outcome`` is a contract that
+deploy scripts branch on, so mypy checks that the runner writes only these values.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 from gatekeeper.core.modes import Mode
 
-__all__ = ["RunOptions", "RunResult"]
+__all__ = [
+    "DEFAULT_CLOSE_FOR",
+    "ON_FAILURE_CHOICES",
+    "OnFailure",
+    "ReloadOptions",
+    "ReloadOutcome",
+    "ReloadResult",
+    "RunOptions",
+    "RunOutcome",
+    "RunResult",
+]
+
+OnFailure = Literal["open", "maintenance"]
+"""The state ``run-migration`` leaves when COMMAND fails."""
+ON_FAILURE_CHOICES: tuple[OnFailure, ...] = get_args(OnFailure)
+
+RunOutcome = Literal[
+    "",
+    "success",
+    "failed",
+    "interrupted",
+    "not-pending",
+    "ungated",
+    "too-few-processes",
+    "drain-timeout",
+    "restart-failed",
+    "release-timeout",
+]
+"""``run-migration``'s ``outcome`` (``""`` until the run decides one)."""
+
+ReloadOutcome = Literal[
+    "", "success", "failed", "release-timeout", "not-replaced", "interrupted", "no-processes"
+]
+"""``reload``'s ``outcome``: see :class:`ReloadResult`."""
 
 
 @dataclass(frozen=True)
@@ -18,7 +55,7 @@ class RunOptions:
     max_hold: float = 15.0
     drain_timeout: float = 5.0
     strict_drain: bool = False
-    on_failure: str = "open"
+    on_failure: OnFailure = "open"
     if_pending: str | None = None
     allow_ungated: bool = False
     message: str | None = None
@@ -51,7 +88,7 @@ class RunOptions:
 @dataclass
 class RunResult:
     exit_code: int
-    outcome: str = ""
+    outcome: RunOutcome = ""
     pending: bool | None = None
     gated: bool = True
     held_seconds: float = 0.0
@@ -77,6 +114,49 @@ class RunResult:
     """Live gate processes when the drain began; 0 means nothing held any traffic."""
     hosts: list[str] = field(default_factory=list)
     requests: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+DEFAULT_CLOSE_FOR = 6.0
+"""Seconds of keep-alive off before COMMAND. A connection idle for all of them is closed
+by the server itself if its keep-alive timeout is shorter: uvicorn's and hypercorn's are
+5 s, gunicorn's 2 s. Raise it above a longer one (waitress: 120 s)."""
+
+
+@dataclass(frozen=True)
+class ReloadOptions:
+    command: list[str]
+    close_for: float = DEFAULT_CLOSE_FOR
+    await_release: str | None = None
+    """Wait until every live process of the targeted hosts reports this release."""
+    timeout: float = 60.0
+    """Seconds each wait may take: for acknowledgements, and for the new processes."""
+    hosts: tuple[str, ...] = ()
+    """Only the processes of these hosts (a rolling restart); empty: every host."""
+    ttl: float = 10.0
+    """Seconds the keep-alive switch and the lock outlive a reload that died."""
+    redis_label: str = ""
+
+
+@dataclass
+class ReloadResult:
+    exit_code: int
+    outcome: ReloadOutcome = ""
+    """``success``, ``failed`` (COMMAND failed), ``release-timeout`` (exit 3),
+    ``not-replaced`` (old processes still live at the timeout), ``interrupted``,
+    ``no-processes`` (a named host has none; COMMAND not run)."""
+    hosts: list[str] = field(default_factory=list)
+    command_status: int | None = None
+    acknowledged: int = 0
+    unacknowledged: list[str] = field(default_factory=list)
+    closed_for: float = 0.0
+    stragglers: list[str] = field(default_factory=list)
+    releases: dict[str, list[str]] = field(default_factory=dict)
+    """Release -> hosts, of the live processes at the end."""
+    seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:

@@ -26,10 +26,10 @@ from typing import Any
 
 import redis
 
-from gatekeeper.runner._reload_options import DEFAULT_CLOSE_FOR, ReloadOptions, ReloadResult
 from gatekeeper.runner.command import SignalTrap, describe, run_supervised
-from gatekeeper.runner.lease import HoldLease, describe_event
+from gatekeeper.runner.lease import HoldLease, LeaseEvent, describe_event
 from gatekeeper.runner.migration import EXIT_UNPROTECTED
+from gatekeeper.runner.options import DEFAULT_CLOSE_FOR, ReloadOptions, ReloadResult
 from gatekeeper.runner.progress import Progress
 from gatekeeper.state.keys import Keys
 from gatekeeper.state.processes import process_host, read_processes
@@ -231,7 +231,7 @@ class _Reload:
         self.result.exit_code, self.result.outcome = 128 + received, "interrupted"
         return True
 
-    def _note_event(self, kind: str, detail: str) -> None:
+    def _note_event(self, kind: LeaseEvent, detail: str) -> None:
         message = describe_event(kind, detail)
         self.result.notes.append(message)
         self.progress.note(message)
