@@ -28,9 +28,6 @@ database), and registers the ``flask gatekeeper`` command group (see
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 try:
@@ -40,39 +37,17 @@ except ImportError as exc:  # the core install has no Flask
         "gatekeeper.contrib.flask needs Flask: pip install 'gatekeeper-deploy[flask]'"
     ) from exc
 
+from gatekeeper.contrib.flask._state import (
+    EXTENSION_KEY,
+    GatekeeperState,
+    config_lookup,
+    state_for,
+)
 from gatekeeper.middleware.gate import Gate
 from gatekeeper.middleware.wsgi import WSGIMiddleware
-from gatekeeper.options import GateOptions, build_options
+from gatekeeper.options import build_options
 
 __all__ = ["EXTENSION_KEY", "Gatekeeper", "GatekeeperState", "config_lookup", "state_for"]
-
-EXTENSION_KEY = "gatekeeper"
-
-
-def config_lookup(config: Mapping[str, Any]) -> Callable[[str], object | None]:
-    """Look a ``GATEKEEPER_*`` name up in ``config``, then in the environment.
-
-    A key set to ``None`` in the config counts as unset, as it does for keywords.
-    """
-
-    def lookup(name: str) -> object | None:
-        value = config.get(name)
-        return os.environ.get(name) if value is None else value
-
-    return lookup
-
-
-@dataclass(frozen=True)
-class GatekeeperState:
-    """What :meth:`Gatekeeper.init_app` leaves in ``app.extensions["gatekeeper"]``."""
-
-    extension: Gatekeeper
-    gate: Gate
-    middleware: WSGIMiddleware
-
-    @property
-    def options(self) -> GateOptions:
-        return self.gate.options
 
 
 class Gatekeeper:
@@ -100,18 +75,8 @@ class Gatekeeper:
         app.extensions[EXTENSION_KEY] = state
 
         # Imported here so that importing the extension does not import click's command
-        # machinery for apps that never touch the CLI (and to keep the cycle one way).
+        # machinery for apps that never touch the CLI.
         from gatekeeper.contrib.flask.cli import gatekeeper_group
 
         app.cli.add_command(gatekeeper_group)
         return state
-
-
-def state_for(app: Flask) -> GatekeeperState:
-    """The app's :class:`GatekeeperState`; a clear error when ``init_app`` never ran."""
-    state = app.extensions.get(EXTENSION_KEY)
-    if not isinstance(state, GatekeeperState):
-        raise RuntimeError(
-            f"gatekeeper is not initialised on app {app.name!r}: call Gatekeeper().init_app(app)"
-        )
-    return state

@@ -31,9 +31,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup, ScriptInfo
 
-from gatekeeper.cli import main as gatekeeper_main
-from gatekeeper.contrib.flask import state_for
-from gatekeeper.contrib.flask.pending import database_revisions
+from gatekeeper.contrib.flask._state import state_for
 
 __all__ = ["build_argv", "default_migration", "gatekeeper_group"]
 
@@ -44,6 +42,16 @@ OPERATOR_COMMANDS = {
     "open": "Let every request through.",
     "status": "Show the state, the runner's lock and the live processes.",
 }
+
+
+def gatekeeper_main(argv: list[str]) -> int:
+    """:func:`gatekeeper.cli.main`, imported when a command runs: every Flask process
+    registers these commands, and a web process must never import the runner."""
+    from gatekeeper.cli import main
+
+    return main(argv)
+
+
 _PASS_THROUGH = {"ignore_unknown_options": True}
 _COMMAND_KEY = "gatekeeper.command"
 
@@ -164,6 +172,9 @@ for _name, _summary in OPERATOR_COMMANDS.items():
 def pending(directory: str | None) -> None:
     """Exit 0 when the database is at head, 1 when migrations are pending."""
     try:
+        # Imported here: only this command reads migrations (Alembic's import is heavy).
+        from gatekeeper.contrib.flask.pending import database_revisions
+
         revisions = database_revisions(current_app, directory)
     except RuntimeError as exc:
         click.echo(f"gatekeeper: error: {exc}", err=True)
