@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -23,10 +24,20 @@ from packaging.utils import canonicalize_name
 
 from gatekeeper.state.keys import Keys
 from gatekeeper.state.processes import read_processes
-from tests.install.venvs import APPS, COMMAND_TIMEOUT, DISTRIBUTION, INTEGRATIONS, Venv, run
+from tests.install.venvs import (
+    APPS,
+    COMMAND_TIMEOUT,
+    DISTRIBUTION,
+    INTEGRATIONS,
+    InstallStep,
+    Venv,
+    run,
+)
 from tests.support.helpers import set_state, wait_for
 
 pytestmark = pytest.mark.slow
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "gatekeeper"
 
 TEST_ONLY = frozenset(
     {
@@ -256,3 +267,25 @@ def test_django_install_management_command_reports_the_state(
     assert f"prefix {prefix}" in result.stdout
     check = venv.run("python", "-m", "django", "check", "--fail-level", "WARNING", env=env)
     assert check.returncode == 0, check.stderr
+
+
+def test_wheel_holds_the_package_and_no_support_code(install_step: InstallStep) -> None:
+    with zipfile.ZipFile(install_step.wheel) as wheel:
+        names = wheel.namelist()
+    tops = {name.split("/", 1)[0] for name in names}
+    assert {top for top in tops if not top.endswith(".dist-info")} == {"gatekeeper"}
+    for part in ("tools/", "tests/", "benchmarks/", "examples/", "loadgen", "openloop"):
+        assert not [name for name in names if part in name], part
+    for needed in (
+        "gatekeeper/py.typed",
+        "gatekeeper/core/templates/maintenance.html",
+        "gatekeeper/contrib/django/templates/gatekeeper/maintenance.html",
+    ):
+        assert needed in names
+    sources = {Path(name) for name in names if name.endswith(".py")}
+    tree = {
+        path.relative_to(SRC.parent)
+        for path in SRC.rglob("*.py")
+        if "__pycache__" not in path.parts
+    }
+    assert sources == tree
