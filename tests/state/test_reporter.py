@@ -13,8 +13,8 @@ from types import SimpleNamespace
 import pytest
 
 from gatekeeper.core.modes import Mode
-from gatekeeper.state import reporter as reporting
-from gatekeeper.state.reporter import ProcessReporter
+from gatekeeper.state import _reporter as reporting
+from gatekeeper.state._reporter import ProcessReporter
 from gatekeeper.state.snapshot import Snapshot
 
 

@@ -36,7 +36,7 @@ def test_publish_reaches_running_gate_within_50ms(
     delays = []
     for i in range(30):
         mode = "hold" if i % 2 == 0 else "open"
-        event = gate.watcher.signal.event
+        event = gate.watcher.thread_lot.ticket()
         r.set(keys.state, mode)
         started = time.perf_counter()
         r.publish(keys.events, "x")

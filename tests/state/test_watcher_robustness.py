@@ -20,8 +20,8 @@ import pytest
 
 from gatekeeper import ASGIMiddleware, Gate, build_options
 from gatekeeper.core.modes import Mode
-from gatekeeper.middleware._parking import LoopSignal
 from gatekeeper.options import GateOptions
+from gatekeeper.state._parking import LoopLot
 from gatekeeper.state.snapshot import Snapshot
 from gatekeeper.state.watcher import StateWatcher
 from tests.support.helpers import wait_for
@@ -97,11 +97,11 @@ def test_loop_registering_during_fan_out_neither_breaks_it_nor_is_lost(
 
     def held_loop(n: int) -> None:
         async def hold() -> None:
-            signal = watcher.loop_signal()
-            waiter = asyncio.get_running_loop().create_future()
-            signal.waiters.add(waiter)
+            lot = watcher.loop_lot()
+            held = asyncio.ensure_future(lot.spot().park(5))
+            await asyncio.sleep(0)  # one loop step: the spot is parked
             parked.wait(5)
-            await asyncio.wait_for(waiter, 5)
+            await asyncio.wait_for(held, 5)
             woken.append(n)
 
         asyncio.run(hold())
@@ -110,11 +110,11 @@ def test_loop_registering_during_fan_out_neither_breaks_it_nor_is_lost(
     for thread in threads:
         thread.start()
     parked.wait(5)
-    newcomer: list[LoopSignal] = []
+    newcomer: list[LoopLot] = []
 
     def register_new_loop() -> None:
         async def register() -> None:
-            newcomer.append(watcher.loop_signal())
+            newcomer.append(watcher.loop_lot())
 
         asyncio.run(register())
 
@@ -127,7 +127,7 @@ def test_loop_registering_during_fan_out_neither_breaks_it_nor_is_lost(
             and code.co_filename.endswith("weakref.py")
             and "yield" in linecache.getline(code.co_filename, frame.f_lineno)
         )
-        inside = mid_iteration or code.co_name == "fire_threadsafe"
+        inside = mid_iteration or code.co_name == "unpark_all_threadsafe"
         if inside and not finished:
             other = threading.Thread(target=register_new_loop)
             finished.append(other)
@@ -155,7 +155,7 @@ def test_loop_registering_during_fan_out_neither_breaks_it_nor_is_lost(
     assert errors == []
     assert sorted(woken) == [0, 1, 2]
     assert len(newcomer) == 1
-    assert newcomer[0] in watcher._loop_signals.values()  # registered, not lost
+    assert newcomer[0] in watcher._loop_lots.values()  # registered, not lost
 
 
 class BuggyRefresh(StateWatcher):

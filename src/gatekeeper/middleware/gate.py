@@ -8,7 +8,6 @@ here runs only when the gate is not open.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -29,7 +28,6 @@ from gatekeeper.core.decision import (
 from gatekeeper.core.handoff import handoff_reply
 from gatekeeper.core.modes import Mode
 from gatekeeper.core.responses import Reply, bypass_granted, unavailable
-from gatekeeper.middleware._parking import wake
 from gatekeeper.middleware._write_cap import write_hold_cap
 from gatekeeper.options import GateOptions, build_options
 from gatekeeper.state._watchers import watcher_for
@@ -98,12 +96,12 @@ class Gate:
         verdict = _TIMEOUT
         try:
             while True:
-                event = self.watcher.signal.event
+                ticket = self.watcher.thread_lot.ticket()
                 snapshot = self.watcher.snapshot or snapshot
                 verdict, left = self._step(snapshot, facts, now, pace=False)
                 if left <= 0:
                     break
-                event.wait(left)
+                ticket.wait(left)
         finally:
             self._end_hold(verdict, write=write_cap is not None)
         return self._finish(verdict, facts, held=True)
@@ -126,11 +124,9 @@ class Gate:
             return self._finish(first, facts)
         if not self.watcher.counters.hold_begin(self.options.max_held):
             return self._finish(HANDOFF if first is HANDOFF else _CAPACITY, facts)
-        loop = asyncio.get_running_loop()
-        signal = self.watcher.loop_signal()
-        parked: list[asyncio.Future[None] | None] = [None]
+        spot = self.watcher.loop_lot().spot()
         if watch is not None:
-            watch.start(lambda: wake(parked[0]))
+            watch.start(spot.unpark)
         verdict = _TIMEOUT
         try:
             while True:
@@ -141,14 +137,7 @@ class Gate:
                 if watch is not None and watch.gone:
                     verdict = DISCONNECTED
                     break
-                waiter = parked[0] = loop.create_future()
-                signal.waiters.add(waiter)
-                timer = loop.call_later(left, wake, waiter)
-                try:
-                    await waiter
-                finally:
-                    timer.cancel()
-                    signal.waiters.discard(waiter)
+                await spot.park(left)
         finally:
             self._end_hold(verdict)
         return self._finish(verdict, facts, held=True)

@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 from gatekeeper.core.decision import HANDOFF, RequestFacts
 from gatekeeper.core.handoff import DISCARD_LIMIT, encode_path
 from gatekeeper.core.modes import SAFE_METHODS
-from gatekeeper.middleware.counters import Counters
 from gatekeeper.middleware.gate import Gate
 from gatekeeper.options import GateOptions, build_options
+from gatekeeper.state.counters import Counters
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment

@@ -27,13 +27,13 @@ from collections.abc import Callable
 import redis
 
 from gatekeeper.core.modes import Mode, mode_hint
-from gatekeeper.middleware._parking import LoopSignal, ThreadSignal, wake
 from gatekeeper.options import GateOptions
+from gatekeeper.state._parking import LoopLot, ThreadLot, wake
 from gatekeeper.state._redis import watcher_client
+from gatekeeper.state._reporter import ProcessReporter
 from gatekeeper.state._watcher_log import WatcherLog
 from gatekeeper.state.keys import Keys
 from gatekeeper.state.processes import report_ttl, withdraw_report, write_report
-from gatekeeper.state.reporter import ProcessReporter
 from gatekeeper.state.snapshot import Snapshot, keep_vanished, read_snapshot
 
 __all__ = ["StateWatcher"]
@@ -62,11 +62,11 @@ class StateWatcher:
         self.reporter = ProcessReporter(self.options.hostname, self.options.release)
         self.counters = self.reporter.counters
         self.proc_id = self.reporter.proc_id
-        self.signal = ThreadSignal()
+        self.thread_lot = ThreadLot()
         self.ready = concurrent.futures.Future[Snapshot]()
         # Copy-on-write: replaced whole under _lock, never changed in place, so the
         # watcher thread can fan out over it while a loop thread registers another loop.
-        self._loop_signals: dict[asyncio.AbstractEventLoop, LoopSignal] = {}
+        self._loop_lots: dict[asyncio.AbstractEventLoop, LoopLot] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -119,17 +119,17 @@ class StateWatcher:
             timer.cancel()
         return self.ready.result() if self.ready.done() else self._fallback()
 
-    def loop_signal(self) -> LoopSignal:
-        """The wake-up signal of the running event loop (created on first use)."""
+    def loop_lot(self) -> LoopLot:
+        """Where the running event loop's held requests park (created on first use)."""
         loop = asyncio.get_running_loop()
-        signal = self._loop_signals.get(loop)
-        if signal is None:
+        lot = self._loop_lots.get(loop)
+        if lot is None:
             with self._lock:
-                signal = self._loop_signals.get(loop)
-                if signal is None:
-                    signal = LoopSignal(loop)
-                    self._loop_signals = {**self._loop_signals, loop: signal}
-        return signal
+                lot = self._loop_lots.get(loop)
+                if lot is None:
+                    lot = LoopLot(loop)
+                    self._loop_lots = {**self._loop_lots, loop: lot}
+        return lot
 
     def close(self, timeout: float = 2.0) -> None:
         """Stop the thread and withdraw this process's report (tests, clean shutdown)."""
@@ -255,18 +255,14 @@ class StateWatcher:
         previous = self.snapshot
         if snapshot == previous:
             return
-        # Order matters: the snapshot is stored before waiters are woken (see wakeups).
+        # Order matters: the snapshot is stored before waiters are woken (see _parking).
         self.snapshot = snapshot
-        self.signal.fire()
-        closed = [
-            loop for loop, signal in self._loop_signals.items() if not signal.fire_threadsafe()
-        ]
+        self.thread_lot.unpark_all()
+        closed = [loop for loop, lot in self._loop_lots.items() if not lot.unpark_all_threadsafe()]
         if closed:
             with self._lock:
-                self._loop_signals = {
-                    loop: signal
-                    for loop, signal in self._loop_signals.items()
-                    if loop not in closed
+                self._loop_lots = {
+                    loop: lot for loop, lot in self._loop_lots.items() if loop not in closed
                 }
         if not self.ready.done():
             self.ready.set_result(snapshot)

@@ -32,10 +32,10 @@ from gatekeeper.contrib.django.conf import conf
 from gatekeeper.contrib.django.pages import TemplatePages, to_http_response
 from gatekeeper.core.decision import HANDOFF, RequestFacts
 from gatekeeper.core.modes import SAFE_METHODS
-from gatekeeper.middleware.counters import Counters
 from gatekeeper.middleware.gate import Gate, Outcome
 from gatekeeper.middleware.wsgi import CLOSE_FLAG, discard_body, facts_from_environ
 from gatekeeper.options import OptionError
+from gatekeeper.state.counters import Counters
 
 __all__ = ["APP_NAME", "GatekeeperMiddleware"]
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from gatekeeper._parsers import default_hostname
 from gatekeeper.core.modes import Mode
-from gatekeeper.middleware.counters import Counters
+from gatekeeper.state.counters import Counters
 from gatekeeper.state.processes import new_process_id
 from gatekeeper.state.snapshot import Snapshot
 

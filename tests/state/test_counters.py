@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 from gatekeeper.core.modes import Mode
-from gatekeeper.middleware.counters import Counters
+from gatekeeper.state.counters import Counters
 
 
 def test_concurrent_enter_and_leave_end_at_zero() -> None:

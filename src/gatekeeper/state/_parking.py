@@ -1,0 +1,108 @@
+"""Parking lots: where held requests wait for the next state change, all woken at once.
+
+In the manner of trio's ``ParkingLot``: a lot owns its waiters, a held request parks in
+it, and the watcher thread unparks them all when the snapshot changes. The rule that
+keeps a change from slipping by unnoticed is the same for both kinds: a held request
+takes its place in the lot *before* it reads the snapshot, and the watcher stores the
+new snapshot *before* it unparks. So either the request reads the new snapshot, or its
+place is woken.
+
+- :class:`ThreadLot`, for held WSGI threads: generations of ``threading.Event``. A
+  ticket is the current generation; :meth:`ThreadLot.unpark_all` swaps in a new one and
+  sets the old.
+- :class:`LoopLot`, one per event loop, for held ASGI requests: each request gets a
+  :class:`Spot` whose :meth:`Spot.park` waits on one future of its own, completed by the
+  next :meth:`LoopLot.unpark_all` (scheduled in the loop by the watcher thread), by the
+  request's deadline, or by :meth:`Spot.unpark` (its client left).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+__all__ = ["LoopLot", "Spot", "ThreadLot", "wake"]
+
+
+class ThreadLot:
+    """Held WSGI threads: ``ticket()`` before reading the snapshot, then ``wait`` on it."""
+
+    __slots__ = ("_event",)
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def ticket(self) -> threading.Event:
+        """The current generation, set by the next :meth:`unpark_all`."""
+        return self._event
+
+    def unpark_all(self) -> None:
+        old, self._event = self._event, threading.Event()
+        old.set()
+
+
+class LoopLot:
+    """The held requests of one event loop. Used from that loop's thread only, except
+    :meth:`unpark_all_threadsafe`."""
+
+    __slots__ = ("__weakref__", "_waiters", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._waiters: set[asyncio.Future[None]] = set()
+
+    def __len__(self) -> int:
+        """How many requests are parked right now."""
+        return len(self._waiters)
+
+    def spot(self) -> Spot:
+        """A place for one held request, parked as often as it must wait again."""
+        return Spot(self)
+
+    def unpark_all(self) -> None:
+        waiters, self._waiters = self._waiters, set()
+        for waiter in waiters:
+            wake(waiter)
+
+    def unpark_all_threadsafe(self) -> bool:
+        """Schedule :meth:`unpark_all` in the loop; ``False`` once the loop is closed."""
+        try:
+            self.loop.call_soon_threadsafe(self.unpark_all)
+        except RuntimeError:
+            return False
+        return True
+
+
+class Spot:
+    """One held request's place in a :class:`LoopLot`."""
+
+    __slots__ = ("_lot", "_waiter")
+
+    def __init__(self, lot: LoopLot) -> None:
+        self._lot = lot
+        self._waiter: asyncio.Future[None] | None = None
+
+    async def park(self, timeout: float) -> None:
+        """Wait for the next :meth:`LoopLot.unpark_all`, ``timeout`` seconds or
+        :meth:`unpark`, whichever comes first. Takes its place before the first await,
+        so a caller that read the snapshot just before cannot miss a change."""
+        lot = self._lot
+        waiter = self._waiter = lot.loop.create_future()
+        lot._waiters.add(waiter)
+        timer = lot.loop.call_later(timeout, wake, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            lot._waiters.discard(waiter)
+
+    def unpark(self) -> None:
+        """End the current wait now: the request's client went away. (Between waits
+        there is nothing to end; the gate checks its client before each one.)"""
+        wake(self._waiter)
+
+
+def wake(waiter: asyncio.Future[None] | None) -> None:
+    """Complete ``waiter`` unless it is gone or already done."""
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)
