@@ -171,6 +171,22 @@ def test_core_module_imports_only_pure_code(module: str) -> None:
             assert top in CORE_STDLIB or top == "werkzeug", f"{module} imports {name}"
 
 
+@pytest.mark.parametrize(
+    ("package", "forbidden"),
+    [
+        ("gatekeeper.state", ("gatekeeper.middleware", "gatekeeper.runner", "gatekeeper.contrib")),
+        ("gatekeeper.middleware", ("gatekeeper.runner", "gatekeeper.contrib", "gatekeeper.cli")),
+        ("gatekeeper.runner", ("gatekeeper.middleware", "gatekeeper.contrib", "gatekeeper.cli")),
+    ],
+)
+def test_package_imports_only_the_layers_below_it(package: str, forbidden: tuple[str, ...]) -> None:
+    # core <- state <- middleware <- contrib; the runner stands beside the middleware,
+    # on the state and the core, and the CLI on top of the runner.
+    for module in (m for m in _modules() if m.startswith(package)):
+        wrong = sorted(n for n in internal_edges(module) if n.startswith(forbidden))
+        assert wrong == [], f"{module} imports {wrong}"
+
+
 def test_web_process_modules_never_import_the_runner_or_the_cli() -> None:
     roots = [m for m in _modules() if any(m == r or m.startswith(r + ".") for r in WEB_PROCESS)]
     reached = loaded_on_import(roots)
