@@ -7,12 +7,12 @@ Names are imported on first use, so that ``gatekeeper`` on the command line does
 for the middleware's imports.
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations`` and private aliases only: every name bound
+# here is part of the public list (tests/test_exported_members.py).
+import importlib as _importlib
+import typing as _typing
 
-import importlib
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from gatekeeper.core.decision import Decision, Reason, RequestFacts, Verdict, decide
     from gatekeeper.core.modes import Mode
     from gatekeeper.exceptions import OptionError
@@ -58,11 +58,11 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _typing.Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'gatekeeper' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    value = getattr(_importlib.import_module(module), name)
     globals()[name] = value
     return value
 
