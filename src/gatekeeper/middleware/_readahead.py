@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from collections.abc import Callable
+
+from gatekeeper.middleware._types import Message, Receive
 
 __all__ = ["READ_AHEAD_LIMIT", "ReadAhead"]
-
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
 
 READ_AHEAD_LIMIT = 1 << 20
 """Body bytes buffered while held; past this, reading pauses until the app reads."""

@@ -18,7 +18,6 @@ Open-state cost per request: one attribute read, a set lookup and two counter up
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from gatekeeper.core.decision import HANDOFF, RequestFacts
@@ -26,17 +25,12 @@ from gatekeeper.core.handoff import DISCARD_LIMIT, encode_path
 from gatekeeper.core.modes import SAFE_METHODS, Mode
 from gatekeeper.core.responses import Reply
 from gatekeeper.middleware._readahead import ReadAhead
+from gatekeeper.middleware._types import ASGIApp, Message, Receive, Scope, Send
 from gatekeeper.middleware.gate import Gate, Outcome
 from gatekeeper.options import GateOptions, build_options
 from gatekeeper.state.watcher import StateWatcher
 
 __all__ = ["ASGIMiddleware", "facts_from_scope"]
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 def facts_from_scope(scope: Scope, options: GateOptions) -> RequestFacts:

@@ -28,7 +28,7 @@ from gatekeeper.options import GateOptions, build_options
 from gatekeeper.state.counters import Counters
 
 if TYPE_CHECKING:
-    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+    from gatekeeper.middleware._types import StartResponse, WSGIApplication, WSGIEnvironment
 
 __all__ = ["CLOSE_FLAG", "WSGIMiddleware", "discard_body", "facts_from_environ"]
 
