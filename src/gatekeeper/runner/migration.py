@@ -21,7 +21,7 @@ from gatekeeper.runner._drain import coverage_problem, drain, hosts_of
 from gatekeeper.runner._restart import HandoffWait, wait_for_release
 from gatekeeper.runner.command import SignalTrap, describe, run_check, run_supervised
 from gatekeeper.runner.lease import HoldLease, LeaseEvent, describe_event
-from gatekeeper.runner.options import RunOptions, RunOutcome, RunResult
+from gatekeeper.runner.options import OnFailure, RunOptions, RunOutcome, RunResult
 from gatekeeper.runner.progress import Progress
 from gatekeeper.state.keys import Keys
 from gatekeeper.state.processes import current_tally, read_processes, settled_difference
@@ -55,13 +55,8 @@ class _Run:
         progress: Progress,
         trap: SignalTrap,
     ) -> None:
-        self.client, self.keys, self.opts, self.progress, self.trap = (
-            client,
-            keys,
-            opts,
-            progress,
-            trap,
-        )
+        self.client, self.keys, self.opts = client, keys, opts
+        self.progress, self.trap = progress, trap
         self.result = RunResult(exit_code=0)
         self._next_tick = 0.0
         self._hosts: set[str] = set()
@@ -261,7 +256,7 @@ class _Run:
     def _release(self, *, success: bool) -> HandoffWait | None:
         """The final write; with ``--handoff`` after success, the wait that comes next."""
         self.lease.stop()
-        policy = "open" if success else self.opts.on_failure
+        policy: OnFailure = "open" if success else self.opts.on_failure
         handoff = None
         if success and self.opts.handoff and self.opts.await_release:
             handoff = HandoffWait(self.client, self.keys, self.opts.await_release, self.opts.ttl)
@@ -284,7 +279,7 @@ class _Run:
         self.progress.note(f"could not release; the state expires within {self.opts.ttl:g}s anyway")
         return None
 
-    def _final_write(self, policy: str, handoff: HandoffWait | None) -> bool:
+    def _final_write(self, policy: OnFailure, handoff: HandoffWait | None) -> bool:
         if policy == "open":
             named = (handoff.release, handoff.ttl) if handoff is not None else None
             return self.lease.write(Mode.OPEN, {}, ttl=None, handoff=named)

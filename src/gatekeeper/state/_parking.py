@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
-__all__ = ["LoopLot", "Spot", "ThreadLot", "wake"]
+__all__ = ["LoopLot", "LoopLots", "Spot", "ThreadLot", "wake"]
 
 
 class ThreadLot:
@@ -100,6 +100,42 @@ class Spot:
         """End the current wait now: the request's client went away. (Between waits
         there is nothing to end; the gate checks its client before each one.)"""
         wake(self._waiter)
+
+
+class LoopLots:
+    """The lot of every event loop in the process that has held a request.
+
+    Copy-on-write: the mapping is replaced whole under a lock, never changed in place, so
+    the watcher thread can unpark over it while a loop thread registers another loop.
+    """
+
+    __slots__ = ("_lock", "_lots")
+
+    def __init__(self) -> None:
+        self._lots: dict[asyncio.AbstractEventLoop, LoopLot] = {}
+        self._lock = threading.Lock()
+
+    def for_running_loop(self) -> LoopLot:
+        """The running loop's lot (created on first use)."""
+        loop = asyncio.get_running_loop()
+        lot = self._lots.get(loop)
+        if lot is None:
+            with self._lock:
+                lot = self._lots.get(loop)
+                if lot is None:
+                    lot = LoopLot(loop)
+                    self._lots = {**self._lots, loop: lot}
+        return lot
+
+    def __contains__(self, lot: object) -> bool:
+        return lot in self._lots.values()
+
+    def unpark_all_threadsafe(self) -> None:
+        """Unpark every loop's held requests (from the watcher thread); forget closed loops."""
+        closed = [loop for loop, lot in self._lots.items() if not lot.unpark_all_threadsafe()]
+        if closed:
+            with self._lock:
+                self._lots = {loop: lot for loop, lot in self._lots.items() if loop not in closed}
 
 
 def wake(waiter: asyncio.Future[None] | None) -> None:

@@ -28,7 +28,7 @@ import redis
 
 from gatekeeper.core.modes import Mode, mode_hint
 from gatekeeper.options import GateOptions
-from gatekeeper.state._parking import LoopLot, ThreadLot, wake
+from gatekeeper.state._parking import LoopLot, LoopLots, ThreadLot, wake
 from gatekeeper.state._redis import watcher_client
 from gatekeeper.state._reporter import ProcessReporter
 from gatekeeper.state._watcher_log import WatcherLog
@@ -64,9 +64,7 @@ class StateWatcher:
         self.proc_id = self.reporter.proc_id
         self.thread_lot = ThreadLot()
         self.ready = concurrent.futures.Future[Snapshot]()
-        # Copy-on-write: replaced whole under _lock, never changed in place, so the
-        # watcher thread can fan out over it while a loop thread registers another loop.
-        self._loop_lots: dict[asyncio.AbstractEventLoop, LoopLot] = {}
+        self.loop_lots = LoopLots()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -121,15 +119,7 @@ class StateWatcher:
 
     def loop_lot(self) -> LoopLot:
         """Where the running event loop's held requests park (created on first use)."""
-        loop = asyncio.get_running_loop()
-        lot = self._loop_lots.get(loop)
-        if lot is None:
-            with self._lock:
-                lot = self._loop_lots.get(loop)
-                if lot is None:
-                    lot = LoopLot(loop)
-                    self._loop_lots = {**self._loop_lots, loop: lot}
-        return lot
+        return self.loop_lots.for_running_loop()
 
     def close(self, timeout: float = 2.0) -> None:
         """Stop the thread and withdraw this process's report (tests, clean shutdown)."""
@@ -258,12 +248,7 @@ class StateWatcher:
         # Order matters: the snapshot is stored before waiters are woken (see _parking).
         self.snapshot = snapshot
         self.thread_lot.unpark_all()
-        closed = [loop for loop, lot in self._loop_lots.items() if not lot.unpark_all_threadsafe()]
-        if closed:
-            with self._lock:
-                self._loop_lots = {
-                    loop: lot for loop, lot in self._loop_lots.items() if loop not in closed
-                }
+        self.loop_lots.unpark_all_threadsafe()
         if not self.ready.done():
             self.ready.set_result(snapshot)
         if previous is None or previous.mode is not snapshot.mode:
