@@ -27,6 +27,19 @@ except ImportError as exc:  # the core install has no Django
         "gatekeeper.contrib.django needs Django: pip install 'gatekeeper-deploy[django]'"
     ) from exc
 
-from gatekeeper.contrib.django.middleware import GatekeeperMiddleware
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gatekeeper.contrib.django.middleware import GatekeeperMiddleware
 
 __all__ = ["GatekeeperMiddleware"]
+
+
+def __getattr__(name: str) -> object:
+    # Imported on first use: the app registry, the system checks and ``manage.py
+    # gatekeeper`` import this package, and none of them serves a request.
+    if name == "GatekeeperMiddleware":
+        from gatekeeper.contrib.django.middleware import GatekeeperMiddleware
+
+        return GatekeeperMiddleware
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
