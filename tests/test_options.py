@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import ipaddress
+import re
+from dataclasses import fields
+from typing import get_args, get_type_hints
 
 import pytest
 
 from gatekeeper import OptionError, build_options
 from gatekeeper._parsers import redact_url
+from gatekeeper.options import (
+    OPTION_NAMES,
+    OPTIONS,
+    FailMode,
+    GateOptions,
+    HandoffApi,
+    Option,
+    ReadonlyWrites,
+    parse_option,
+)
 
 
 def no_env(name: str) -> None:
@@ -107,3 +120,77 @@ def test_secret_not_in_repr() -> None:
 )
 def test_redact_url_hides_passwords(url: str, expected: str) -> None:
     assert redact_url(url) == expected
+
+
+def test_every_field_but_the_template_text_is_in_the_table() -> None:
+    not_options = [f.name for f in fields(GateOptions) if f.name not in OPTION_NAMES]
+    assert not_options == ["template_text"]
+    assert list(OPTION_NAMES) == [f.name for f in fields(GateOptions) if f.name in OPTION_NAMES]
+
+
+def test_table_defaults_are_the_value_objects_defaults() -> None:
+    built = build_options({}, lookup=no_env)
+    assert {row.name: row.default for row in OPTIONS} == {
+        name: getattr(built, name) for name in OPTION_NAMES
+    }
+
+
+@pytest.mark.parametrize(
+    "row", [r for r in OPTIONS if r.default is not None], ids=lambda row: row.name
+)
+def test_default_given_as_keyword_passes_its_own_parser(row: Option) -> None:
+    assert row.parse(row.name, row.default) == row.default
+
+
+@pytest.mark.parametrize(
+    "row", [r for r in OPTIONS if r.default_doc.startswith("`")], ids=lambda row: row.name
+)
+def test_documented_default_set_as_environment_value_gives_the_default(row: Option) -> None:
+    # The README's default cell is what one would put in GATEKEEPER_<NAME>.
+    assert row.default_doc.count("`") == 2
+    assert row.default_doc.endswith("`")
+    assert row.parse(row.name, row.default_doc.strip("`")) == row.default
+
+
+@pytest.mark.parametrize(
+    ("name", "alias"),
+    [("fail_mode", FailMode), ("readonly_writes", ReadonlyWrites), ("handoff_api", HandoffApi)],
+)
+def test_choice_option_accepts_exactly_the_values_of_its_literal_type(
+    name: str, alias: object
+) -> None:
+    assert get_type_hints(GateOptions)[name] == alias
+    for value in get_args(alias):
+        assert parse_option(name, value.upper()) == value
+    with pytest.raises(OptionError, match=f"expected one of {', '.join(get_args(alias))}, got"):
+        parse_option(name, "neither")
+
+
+def test_bounds_and_choices_in_errors_are_worded_as_the_expected_text() -> None:
+    # A value out of every number's bounds and no option's choice: where the error names
+    # the bounds or the choices, the Django hint's expected text must say the same.
+    checked = []
+    for row in OPTIONS:
+        try:
+            row.parse(row.name, "1e12")
+        except OptionError as exc:
+            problem = exc.problem
+        else:
+            continue
+        if problem.startswith("must be "):
+            # up to what follows the rule: the value ("got ..."), or advice ("; try ...")
+            assert re.split(r", got |; ", problem.removeprefix("must be "))[0] in row.expected
+            checked.append(row.name)
+        elif problem.startswith("expected one of "):
+            assert problem.removeprefix("expected ").split(", got")[0] == row.expected
+            checked.append(row.name)
+    # The other options (URLs, paths, secrets) word their rules by hand.
+    assert {"hold_timeout", "retry_after", "max_held_writes", "fail_mode"} <= set(checked)
+
+
+def test_parse_option_fails_as_build_options_does() -> None:
+    with pytest.raises(OptionError) as alone:
+        parse_option("retry_after", "0")
+    with pytest.raises(OptionError) as built:
+        build_options({"retry_after": "0"}, lookup=no_env)
+    assert str(alone.value) == str(built.value)

@@ -17,6 +17,8 @@ from gatekeeper.core.networks import IPNetwork
 from gatekeeper.exceptions import OptionError
 
 __all__ = [
+    "BYPASS_KEY_TEXT",
+    "choices_text",
     "default_hostname",
     "parse_bool",
     "parse_choice",
@@ -28,11 +30,16 @@ __all__ = [
     "parse_redis_url",
     "parse_secret",
     "parse_text",
+    "plain_number",
+    "range_text",
     "redact_url",
 ]
 
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}")
 _SECRET = re.compile(r"[A-Za-z0-9._~-]{16,256}")
+BYPASS_KEY_TEXT = "16 to 256 characters from A-Z a-z 0-9 . _ ~ - (it becomes part of a URL)"
+"""What a bypass secret (``_SECRET``) may be, as both the error and the options table
+word it. Not named ``*SECRET*``: ruff's S105 would take the words for a password."""
 
 
 def _fail(option: str, problem: str) -> ValueError:
@@ -73,13 +80,19 @@ def parse_number(
         raise _fail(option, f"expected a whole number, got {number}")
     too_low = number <= low if open_low else number < low
     if too_low or number > high:
-        bound = f"> {_plain(low)}" if open_low else f">= {_plain(low)}"
-        raise _fail(option, f"must be {bound} and <= {_plain(high)}, got {_plain(number)}")
+        bounds = range_text(low, high, open_low=open_low)
+        raise _fail(option, f"must be {bounds}, got {plain_number(number)}")
     return number
 
 
-def _plain(number: float) -> str:
-    """``2592000`` rather than ``2.592e+06`` in an error message."""
+def range_text(low: float, high: float, *, open_low: bool = False) -> str:
+    """``> 0 and <= 3600``: the bounds as both the error and the options table word them."""
+    bound = f"> {plain_number(low)}" if open_low else f">= {plain_number(low)}"
+    return f"{bound} and <= {plain_number(high)}"
+
+
+def plain_number(number: float) -> str:
+    """``2592000`` rather than ``2.592e+06``, ``15`` rather than ``15.0``."""
     return str(int(number)) if number == int(number) and abs(number) < 1e15 else f"{number:g}"
 
 
@@ -97,8 +110,13 @@ def parse_bool(option: str, value: object) -> bool:
 def parse_choice(option: str, value: object, choices: Sequence[str]) -> str:
     text = str(value).strip().lower()
     if text not in choices:
-        raise _fail(option, f"expected one of {', '.join(choices)}, got {text[:40]!r}")
+        raise _fail(option, f"expected {choices_text(choices)}, got {text[:40]!r}")
     return text
+
+
+def choices_text(choices: Sequence[str]) -> str:
+    """``one of open, closed``: the choices as both the error and the options table word them."""
+    return f"one of {', '.join(choices)}"
 
 
 def parse_text(
@@ -167,8 +185,7 @@ def parse_secret(option: str, value: object) -> str:
     if not _SECRET.fullmatch(value):
         raise _fail(
             option,
-            "must be 16 to 256 characters from A-Z a-z 0-9 . _ ~ - "
-            "(it becomes part of a URL); try: python -c 'import secrets; "
+            f"must be {BYPASS_KEY_TEXT}; try: python -c 'import secrets; "
             "print(secrets.token_urlsafe(24))'",
         )
     return value

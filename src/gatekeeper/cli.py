@@ -30,7 +30,7 @@ from gatekeeper._cli_parser import UsageError, build_parser
 from gatekeeper._parsers import redact_url
 from gatekeeper.core.modes import Mode
 from gatekeeper.exceptions import LockBusy
-from gatekeeper.options import OptionError, parse_option
+from gatekeeper.options import OptionError, option_default, parse_option
 from gatekeeper.runner.migration import EXIT_TEMPFAIL, EXIT_USAGE, RunOptions, run_migration
 from gatekeeper.runner.progress import Progress
 from gatekeeper.runner.reload import ReloadOptions, reload
@@ -73,11 +73,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         url = parse_option(
             "redis_url",
             getattr(args, "redis_url", None)
-            or os.environ.get("GATEKEEPER_REDIS_URL", "redis://localhost:6379/0"),
+            or os.environ.get("GATEKEEPER_REDIS_URL", option_default("redis_url")),
         )
         prefix = parse_option(
             "prefix",
-            getattr(args, "prefix", None) or os.environ.get("GATEKEEPER_PREFIX", "gatekeeper"),
+            getattr(args, "prefix", None)
+            or os.environ.get("GATEKEEPER_PREFIX", option_default("prefix")),
         )
     except (UsageError, OptionError) as exc:
         return _fail(str(exc))

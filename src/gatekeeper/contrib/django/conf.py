@@ -22,10 +22,10 @@ from django.conf import settings
 
 from gatekeeper.options import (
     ENV_PREFIX,
+    OPTION_NAMES,
     GateOptions,
     OptionError,
     build_options,
-    option_fields,
     setting_name,
 )
 
@@ -73,9 +73,9 @@ class GatekeeperSettings:
         return str(self.option("prefix"))
 
     def problems(self) -> list[OptionError]:
-        """Every bad setting, one error per option, in documentation order."""
+        """Every bad setting, one error per option, in the options table's order."""
         errors: list[OptionError] = []
-        for option in option_fields():
+        for option in OPTION_NAMES:
             try:
                 self.option(option)
             except OptionError as exc:
@@ -91,7 +91,7 @@ class GatekeeperSettings:
 
     def unknown_settings(self) -> list[str]:
         """``GATEKEEPER_*`` Django settings that name no option: most likely typos."""
-        known = {setting_name(option) for option in option_fields()}
+        known = {setting_name(option) for option in OPTION_NAMES}
         return sorted(
             name for name in dir(settings) if name.startswith(ENV_PREFIX) and name not in known
         )

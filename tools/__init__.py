@@ -1,0 +1,1 @@
+"""Support code that is not shipped: shared by tests/, benchmarks/ and the demo."""
