@@ -27,17 +27,14 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
-import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
 from benchmarks.servers import children
-from gatekeeper.testing import free_port
+from tools.procs import ServerProcess, free_port, poll_until, tail
 
 __all__ = ["AccessEntry", "Nginx", "find_nginx"]
 
@@ -76,14 +73,15 @@ def _split_upstream(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.replace(" : ", ", ").split(", "))
 
 
-class Nginx:
+class Nginx(ServerProcess):
     """nginx on 127.0.0.1:``port`` proxying ``location /`` to ``upstreams``.
 
     ``server_params`` is appended to every ``server`` line of the upstream block (say
     ``"max_fails=0"``), ``extra_location`` goes inside ``location /`` (say
     ``"proxy_next_upstream error timeout non_idempotent;"``) and ``extra_server`` inside
     the ``server`` block (say ``'location = /ok { return 200 "ok"; }'``). The attributes
-    may be changed and :meth:`reload` applied.
+    may be changed and :meth:`reload` applied. Everything lives in one temporary
+    directory, removed by ``close()`` (the end of a ``with`` block).
     """
 
     def __init__(
@@ -105,17 +103,23 @@ class Nginx:
         self.server_params = server_params
         self.extra_location = extra_location
         self.extra_server = extra_server
-        self.port = port or free_port()
         self._tmp = tempfile.TemporaryDirectory(prefix="gk-nginx-")
         self.dir = Path(self._tmp.name)
         self.conf_path = self.dir / "nginx.conf"
         self.error_log_path = self.dir / "error.log"
         self.access_log_path = self.dir / "access.log"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        super().__init__(
+            self._argv("-g", "daemon off;"),
+            port or free_port(),
+            name="nginx",
+            log_path=self.dir / "stderr.log",
+            start_timeout=10.0,
+            # SIGQUIT to the master alone: a graceful stop (requests in flight finish,
+            # idle connections close), which the master passes on to its workers.
+            stop_signals=(signal.SIGQUIT,),
+            stop_timeout=10.0,
+            group_signals=False,
+        )
 
     def config(self) -> str:
         """The nginx.conf for the current attributes."""
@@ -177,30 +181,10 @@ http {{
             *extra,
         ]  # fmt: skip
 
-    def start(self, timeout: float = 10.0) -> None:
+    def start(self, timeout: float | None = None) -> None:
+        """Write the config for the current attributes and start; ready when it listens."""
         self.conf_path.write_text(self.config())
-        with (self.dir / "stderr.log").open("ab") as out:
-            self.process = subprocess.Popen(
-                self._argv("-g", "daemon off;"),
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                code = self.process.returncode
-                self.process = None
-                raise RuntimeError(f"nginx exited with {code}:\n{self.output()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                pass
-            time.sleep(0.01)
-        self.stop()
-        raise RuntimeError(f"nginx did not listen on {self.port} within {timeout}s:\n"
-                           f"{self.output()}")  # fmt: skip
+        super().start(timeout)
 
     def worker_pids(self) -> list[int]:
         assert self.process is not None
@@ -218,25 +202,9 @@ http {{
         if test.returncode != 0:
             raise RuntimeError(f"nginx rejects the new config:\n{test.stdout}{test.stderr}")
         before = set(self.worker_pids())
-        os.kill(self.process.pid, signal.SIGHUP)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if set(self.worker_pids()) - before:
-                return
-            time.sleep(0.01)
-        raise RuntimeError(f"nginx started no new worker within {timeout}s:\n{self.output()}")
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """SIGQUIT (finish requests in flight, close idle connections), then SIGKILL."""
-        process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        os.kill(process.pid, signal.SIGQUIT)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(5)
+        self.signal(signal.SIGHUP)
+        if not poll_until(lambda: bool(set(self.worker_pids()) - before), timeout):
+            raise RuntimeError(f"nginx started no new worker within {timeout}s:\n{self.output()}")
 
     def error_log(self) -> str:
         try:
@@ -246,8 +214,7 @@ http {{
 
     def output(self) -> str:
         """The error log and anything nginx printed, for failure messages."""
-        stderr = self.dir / "stderr.log"
-        printed = stderr.read_text(errors="replace") if stderr.exists() else ""
+        printed = tail(self.log_path) if self.log_path.exists() else ""
         return (self.error_log() + printed)[-4000:]
 
     def access_entries(self) -> list[AccessEntry]:
@@ -272,15 +239,6 @@ http {{
         """How many requests nginx answered with each status."""
         return Counter(entry.status for entry in self.access_entries())
 
-    def __enter__(self) -> Nginx:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def close(self) -> None:
+        super().close()
         self._tmp.cleanup()

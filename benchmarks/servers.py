@@ -1,23 +1,18 @@
 """Start gunicorn and uvicorn on free loopback ports, find their workers, read their RSS.
 
-Each server runs in its own session (process group) so that stopping it takes its
-workers along, logs to a temporary file (shown when it fails to start), and is ready
-when ``GET /healthz`` answers 200.
+The start/wait/stop logic is :class:`tools.procs.ServerProcess` (own session, so a
+stop takes the workers along; a temporary log, shown when a server fails to start);
+here a server is ready when ``GET /healthz`` answers 200.
 """
 
 from __future__ import annotations
 
 import http.client
 import os
-import signal
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
-from types import TracebackType
 
-from gatekeeper.testing import free_port
+from tools.procs import ServerProcess, free_port, http_ok
 
 __all__ = ["ROOT", "Server", "cpu_seconds", "gunicorn", "rss_bytes", "uvicorn"]
 
@@ -71,77 +66,29 @@ def children(pid: int) -> list[int]:
     return sorted(found)
 
 
-class Server:
-    """A server process on 127.0.0.1:``port``."""
+class Server(ServerProcess):
+    """A server process on 127.0.0.1:``port``, named for its log and its errors."""
 
     def __init__(self, name: str, argv: list[str], port: int, env: dict[str, str]) -> None:
-        self.name = name
-        self.argv = argv
-        self.port = port
-        self.env = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
-        fd, path = tempfile.mkstemp(prefix="gk-bench-", suffix=".log")
-        os.close(fd)
-        self.log_path = Path(path)
-        self.process: subprocess.Popen[bytes] | None = None
+        super().__init__(
+            argv,
+            port,
+            name=name,
+            env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
+            cwd=ROOT,
+            ready=lambda: http_ok(port),
+            start_timeout=30.0,
+            stop_timeout=10.0,
+        )
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/"
 
-    def start(self, timeout: float = 30.0) -> None:
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                self.argv,
-                cwd=ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited early:\n{self.output()}")
-            try:
-                if http_get(self.port, "/healthz", timeout=1.0)[0] == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"{self.name} did not answer within {timeout}s:\n{self.output()}")
-
     def worker_pids(self) -> list[int]:
         """The processes that serve requests: the workers, or the server itself."""
         assert self.process is not None
         return children(self.process.pid) or [self.process.pid]
-
-    def stop(self) -> None:
-        process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(5)
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:]
-
-    def __enter__(self) -> Server:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-        self.log_path.unlink(missing_ok=True)
 
 
 def gunicorn(

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
-from xml.sax.saxutils import escape
+
+from tools import svg
 
 __all__ = ["Bar", "Panel", "build_panels", "render_svg"]
 
@@ -16,7 +17,14 @@ WIDTH = 1200
 LABEL_W = 330
 BAR_W = 420
 ROW_H = 20
-COLORS = {"gate": "#2563eb", "naive": "#f59e0b", "floor": "#9ca3af", "other": "#10b981"}
+COLORS = {"gate": svg.BLUE, "naive": svg.AMBER, "floor": svg.GREY, "other": svg.GREEN}
+STYLE = (
+    f"text{{font-family:{svg.FONT};font-size:12px;fill:{svg.TEXT}}}"
+    ".title{font-size:14px;font-weight:bold}.label{text-anchor:end}"
+    f".met{{fill:{svg.DARK_GREEN}}}.missed{{fill:{svg.DARK_RED};font-weight:bold}}"
+    f".target{{stroke:{svg.DARK_RED};stroke-dasharray:4 3;stroke-width:1.5}}"
+    f".tlabel{{fill:{svg.DARK_RED};font-size:11px}}.small{{font-size:10px;fill:{svg.MUTED}}}"
+)
 
 
 @dataclass
@@ -42,70 +50,43 @@ class Panel:
         return min(top, self.target * 4) if self.target else top
 
 
-def _panel_svg(panel: Panel, top: float) -> tuple[str, float]:
-    parts = [f'<text x="12" y="{top + 18}" class="title">{escape(panel.title)}</text>']
+def _panel_svg(panel: Panel, top: float) -> tuple[list[str], float]:
+    parts = [svg.text(12, top + 18, panel.title, class_="title")]
     y = top + 30
-    scale = panel.scale()
+    # Clamped: a bar past 4x the target stops at the full width.
+    width_of = svg.Scale(0.0, panel.scale(), 0.0, BAR_W)
     for bar in panel.bars:
-        parts.append(
-            f'<text x="{LABEL_W - 8}" y="{y + 14}" class="label">{escape(bar.label)}</text>'
-        )
+        parts.append(svg.text(LABEL_W - 8, y + 14, bar.label, class_="label"))
         if bar.value is not None:
-            width = max(1.0, min(BAR_W, BAR_W * bar.value / scale))  # clipped past 4x target
+            width = max(1.0, width_of(bar.value))
             color = COLORS.get(bar.series, COLORS["other"])
-            parts.append(
-                f'<rect x="{LABEL_W}" y="{y + 3}" width="{width:.1f}" height="{ROW_H - 6}" '
-                f'fill="{color}"/>'
-            )
+            parts.append(svg.rect(LABEL_W, y + 3, width, ROW_H - 6, fill=color))
         verdict = {True: " met", False: " MISSED", None: ""}[bar.met]
         cls = {True: "met", False: "missed", None: "value"}[bar.met]
-        parts.append(
-            f'<text x="{LABEL_W + BAR_W + 8}" y="{y + 14}" class="{cls}">'
-            f"{escape(bar.text + verdict)}</text>"
-        )
+        parts.append(svg.text(LABEL_W + BAR_W + 8, y + 14, bar.text + verdict, class_=cls))
         y += ROW_H
     if panel.target is not None:
-        x = LABEL_W + BAR_W * panel.target / scale
-        parts.append(
-            f'<line x1="{x:.1f}" y1="{top + 26}" x2="{x:.1f}" y2="{y + 2}" class="target"/>'
-            f'<text x="{x + 3:.1f}" y="{y + 13}" class="tlabel">{escape(panel.target_label)}</text>'
-        )
+        x = LABEL_W + width_of(panel.target)
+        parts.append(svg.line(x, top + 26, x, y + 2, class_="target"))
+        parts.append(svg.text(x + 3, y + 13, panel.target_label, class_="tlabel"))
         y += 14
-    return "\n".join(parts), y + 12
+    return parts, y + 12
 
 
 def render_svg(panels: list[Panel], heading: str, footer: str) -> str:
-    body: list[str] = []
+    body = [svg.text(12, 20, heading, class_="title")]
     y = 34.0
     for panel in panels:
-        svg, y = _panel_svg(panel, y)
-        body.append(svg)
+        parts, y = _panel_svg(panel, y)
+        body += parts
+    # The footer (the machine line) is long: two lines, split between its clauses.
     words = footer.split("; ")
     half = len(words) // 2
     lines = ["; ".join(words[:half]), "; ".join(words[half:])] if half else [footer]
-    for number, line in enumerate(lines):
-        body.append(
-            f'<text x="12" y="{y + 8 + 14 * number:.0f}" class="small">{escape(line)}</text>'
-        )
-    height = y + 14 * len(lines) + 12
-    style = (
-        "text{font-family:DejaVu Sans,Arial,sans-serif;font-size:12px;fill:#111}"
-        ".title{font-size:14px;font-weight:bold}.label{text-anchor:end}"
-        ".met{fill:#15803d}.missed{fill:#b91c1c;font-weight:bold}.value{fill:#111}"
-        ".target{stroke:#b91c1c;stroke-dasharray:4 3;stroke-width:1.5}"
-        ".tlabel{fill:#b91c1c;font-size:11px}.small{font-size:10px;fill:#555}"
-    )
-    return "\n".join(
-        [
-            f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height:.0f}" '
-            f'viewBox="0 0 {WIDTH} {height:.0f}">',
-            f"<style>{style}</style>",
-            f'<rect width="{WIDTH}" height="{height:.0f}" fill="#fff"/>',
-            f'<text x="12" y="20" class="title">{escape(heading)}</text>',
-            *body,
-            "</svg>",
-        ]
-    )
+    for index, line in enumerate(lines):
+        body.append(svg.text(12, round(y + 8 + 14 * index), line, class_="small"))
+    height = round(y + 14 * len(lines) + 12)
+    return svg.document(WIDTH, height, body, title=heading, style=STYLE)
 
 
 def _ms(value: float | None) -> str:

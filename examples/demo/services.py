@@ -1,9 +1,10 @@
 """What the demo starts, and always stops: Redis, the Django example under gunicorn, the
 deploy commands (``manage.py gatekeeper run-migration`` and ``reload``).
 
-Every child runs in its own session, so a Ctrl-C in the terminal reaches only the demo,
-which then stops them in order (deploy command, traffic, server, Redis) instead of
-leaving each to die on its own with requests still in flight.
+Every child runs in its own session (:mod:`tools.procs` starts, waits for and stops
+them), so a Ctrl-C in the terminal reaches only the demo, which then stops them in order
+(deploy command, traffic, server, Redis) instead of leaving each to die on its own with
+requests still in flight.
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -30,6 +29,15 @@ from gatekeeper._parsers import redact_url
 from gatekeeper.state.keys import Keys
 from gatekeeper.state.processes import read_processes
 from gatekeeper.testing import RedisServer, free_port
+from tools.procs import (
+    ServerProcess,
+    StartFailed,
+    http_ok,
+    launch,
+    poll_until,
+    stop_process,
+    tail,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 APP_DIR = ROOT / "examples" / "django_app"
@@ -85,20 +93,6 @@ def _forget(url: str, prefix: str) -> None:
         names = list(client.scan_iter(match=f"{prefix}:*", count=1000))
         if names:
             client.delete(*names)
-
-
-def stop_group(process: subprocess.Popen[bytes] | subprocess.Popen[str], first: int) -> None:
-    """Signal a child's process group with ``first``, then SIGKILL it if it lingers."""
-    if process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, first)
-    try:
-        process.wait(20)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(5)
 
 
 class DjangoExample:
@@ -176,43 +170,31 @@ class DjangoExample:
             "--worker-class", "gthread", "--threads", str(GUNICORN_THREADS),
             "--graceful-timeout", "5", "--log-level", "warning",
         ]  # fmt: skip
-        with log_path.open("ab") as log:
-            server = subprocess.Popen(
-                argv, cwd=APP_DIR, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )  # fmt: skip
-        self.master_pid = server.pid
+        server = ServerProcess(
+            argv, self.port, name="gunicorn", env=self.env, cwd=APP_DIR, log_path=log_path,
+            ready=lambda: http_ok(self.port), start_timeout=30.0, stop_timeout=20.0,
+        )  # fmt: skip
         try:
-            self._wait_healthy(server, log_path)
+            server.start()
+        except StartFailed as exc:
+            raise DemoError(f"gunicorn did not start: {exc}") from None
+        assert server.process is not None
+        self.master_pid = server.process.pid
+        try:
             self._wait_reported(GUNICORN_WORKERS, log_path)
             yield
         finally:
-            stop_group(server, signal.SIGTERM)
-
-    def _wait_healthy(self, server: subprocess.Popen[bytes], log_path: Path) -> None:
-        deadline = time.monotonic() + 30
-        url = f"http://127.0.0.1:{self.port}/healthz"
-        while time.monotonic() < deadline:
-            if server.poll() is not None:
-                break
-            try:
-                with urllib.request.urlopen(url, timeout=1) as answer:
-                    if answer.status == 200:
-                        return
-            except (OSError, urllib.error.URLError):
-                time.sleep(0.05)
-        raise DemoError(f"gunicorn did not start:\n{log_path.read_text(errors='replace')[-3000:]}")
+            server.stop()
 
     def _wait_reported(self, workers: int, log_path: Path) -> None:
         """Until every worker reports to the gate: the runner waits for the new release
         on the hosts it sees then."""
-        deadline = time.monotonic() + 30
         with redis.Redis.from_url(self.redis_url) as client:
-            while len(read_processes(client, self.keys)) < workers:
-                if time.monotonic() > deadline:
-                    log = log_path.read_text(errors="replace")[-3000:]
-                    raise DemoError(f"gunicorn's workers did not report to the gate:\n{log}")
-                time.sleep(0.05)
+            reported = poll_until(
+                lambda: len(read_processes(client, self.keys)) >= workers, 30, interval=0.05
+            )
+        if not reported:
+            raise DemoError(f"gunicorn's workers did not report to the gate:\n{tail(log_path)}")
 
     @contextlib.contextmanager
     def gatekeeper(self, args: Sequence[str], on_line: Callable[[str], None]) -> Iterator[Command]:
@@ -220,23 +202,23 @@ class DjangoExample:
         phases) goes to ``on_line`` as it comes, each line stamped with when it came, its
         stdout (a command's own output, then the JSON summary) to a file there."""
         out_path = self.workdir / f"{args[0]}.out"
-        with out_path.open("w") as out:
-            process = subprocess.Popen(
-                [*MANAGE, "gatekeeper", *args], cwd=self.workdir, env=self.env,
-                stdout=out, stderr=subprocess.PIPE, text=True, start_new_session=True,
-            )  # fmt: skip
+        process = launch(
+            [*MANAGE, "gatekeeper", *args], out_path, cwd=self.workdir, env=self.env,
+            stderr=subprocess.PIPE,
+        )  # fmt: skip
         assert process.stderr is not None
         stderr = process.stderr
         stamps: list[tuple[float, str]] = []
         stopping = threading.Event()
 
         def relay() -> None:
-            for line in stderr:
-                stamps.append((time.time(), line.rstrip("\n")))
+            for raw in stderr:
+                line = raw.decode(errors="replace").rstrip("\n")
+                stamps.append((time.time(), line))
                 # Once the demo stops the command, migrate's KeyboardInterrupt traceback
                 # says nothing new: pass on only gatekeeper's own lines.
                 if not stopping.is_set() or line.startswith("gatekeeper:"):
-                    on_line(line.rstrip("\n"))
+                    on_line(line)
 
         reader = threading.Thread(target=relay, daemon=True)
         reader.start()
@@ -247,7 +229,7 @@ class DjangoExample:
             # the gate (its failure policy), a reload turns keep-alive back on.
             if process.poll() is None:
                 stopping.set()
-            stop_group(process, signal.SIGINT)
+            stop_process(process, (signal.SIGINT,), 20.0)
             reader.join(5)
             stderr.close()
 
@@ -265,7 +247,7 @@ class DjangoExample:
 class Command:
     """A ``manage.py gatekeeper`` command under way."""
 
-    process: subprocess.Popen[str]
+    process: subprocess.Popen[bytes]
     reader: threading.Thread
     out_path: Path
     stamps: list[tuple[float, str]]

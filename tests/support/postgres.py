@@ -30,7 +30,8 @@ chowned to that user. The role the tests connect as is ``gk`` either way; which 
 runs the server does not change it.
 
 Failures raise ``RuntimeError`` with the tail of the server's log; a machine with no
-server installed raises ``PostgresServerMissing`` saying how to install one.
+server installed raises ``PostgresServerMissing`` saying how to install one. Starting,
+waiting and stopping are :mod:`tools.procs`'s, as for every other server the tests run.
 """
 
 from __future__ import annotations
@@ -46,12 +47,10 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from types import TracebackType
-from typing import Any
 
 import psycopg
 
-from gatekeeper.testing import free_port
+from tools.procs import Managed, free_port, launch, stop_process, tail, wait_ready
 
 __all__ = ["PostgresServer", "PostgresServerMissing", "find_bindir"]
 
@@ -87,7 +86,7 @@ def find_bindir(root: Path = DEBIAN_ROOT) -> Path:
     return max(found)[1]
 
 
-class PostgresServer:
+class PostgresServer(Managed):
     """A ``postgres`` process on 127.0.0.1; each ``start()`` begins with a fresh cluster."""
 
     def __init__(self, *, port: int | None = None, bindir: str | Path | None = None) -> None:
@@ -98,7 +97,9 @@ class PostgresServer:
         self.port = port or free_port()
         self.directory: Path | None = None
         self.process: subprocess.Popen[bytes] | None = None
-        self._run_as: dict[str, Any] = {}
+        self._last_error: Exception | None = None
+        # (uid, gid) to run initdb, cp and postgres as; None when we are not root
+        self._run_as: tuple[int, int] | None = None
         if os.geteuid() == 0:
             try:
                 account = pwd.getpwnam(SYSTEM_USER)
@@ -107,11 +108,7 @@ class PostgresServer:
                     f"running as root, but there is no {SYSTEM_USER!r} user to run PostgreSQL "
                     "as (Debian's postgresql package creates it: apt-get install postgresql)"
                 ) from None
-            self._run_as = {
-                "user": account.pw_uid,
-                "group": account.pw_gid,
-                "extra_groups": [],
-            }
+            self._run_as = (account.pw_uid, account.pw_gid)
 
     @property
     def dsn(self) -> str:
@@ -152,6 +149,7 @@ class PostgresServer:
             raise
 
     def _run(self, argv: list[str], log: Path, deadline: float) -> None:
+        user, group = self._run_as or (None, None)
         with log.open("ab") as out:
             try:
                 done = subprocess.run(
@@ -163,18 +161,20 @@ class PostgresServer:
                     env=self._env(),
                     timeout=max(0.1, deadline - time.monotonic()),
                     check=False,
-                    **self._run_as,
+                    user=user,
+                    group=group,
+                    extra_groups=None if user is None else [],
                 )
             except subprocess.TimeoutExpired:
                 raise RuntimeError(
-                    f"{Path(argv[0]).name} did not finish in time:\n{_tail(log)}"
+                    f"{Path(argv[0]).name} did not finish in time:\n{tail(log)}"
                 ) from None
         if done.returncode != 0:
-            raise RuntimeError(f"{Path(argv[0]).name} exited with {done.returncode}:\n{_tail(log)}")
+            raise RuntimeError(f"{Path(argv[0]).name} exited with {done.returncode}:\n{tail(log)}")
 
     def _own(self, directory: Path) -> None:
-        if self._run_as:
-            os.chown(directory, self._run_as["user"], self._run_as["group"])
+        if self._run_as is not None:
+            os.chown(directory, *self._run_as)
 
     def _template(self, deadline: float) -> Path:
         """This process's initdb'd cluster for ``bindir``, made on first use."""
@@ -217,51 +217,42 @@ class PostgresServer:
             "-c", "full_page_writes=off",
             "-c", "max_connections=50",
         ]  # fmt: skip
-        with (directory / "postgres.log").open("ab") as log:
-            self.process = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=directory,
-                env=self._env(),
-                **self._run_as,
-            )
+        user, group = self._run_as or (None, None)
+        self.process = launch(
+            argv, directory / "postgres.log", cwd=directory, env=self._env(), user=user, group=group
+        )
 
     def _wait_ready(self, deadline: float) -> None:
         """Poll until a login works, then create the tests' database."""
         assert self.process is not None
-        # The bootstrap database exists as soon as the server is up; ``gk`` only after.
-        admin = f"host=127.0.0.1 port={self.port} user={ROLE} dbname=postgres"
-        last: Exception | None = None
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"postgres exited with {self.process.returncode}:\n{self._log_tail()}"
-                )
-            try:
-                with psycopg.connect(admin, connect_timeout=2, autocommit=True) as conn:
-                    conn.execute(f'CREATE DATABASE "{DATABASE}"')
-                return
-            except psycopg.OperationalError as exc:  # not listening yet, or starting up
-                last = exc
-            time.sleep(0.02)
-        raise RuntimeError(
-            f"postgres did not accept a connection on 127.0.0.1:{self.port} in time "
-            f"(last error: {last}):\n{self._log_tail()}"
+        self._last_error = None
+        wait_ready(
+            self.process,
+            self._create_database,
+            max(0.1, deadline - time.monotonic()),
+            name=f"postgres on 127.0.0.1:{self.port}",
+            details=lambda: f"(last error: {self._last_error})\n{tail(self.log_path)}",
         )
 
+    def _create_database(self) -> bool:
+        # The bootstrap database exists as soon as the server is up; ``gk`` only after.
+        admin = f"host=127.0.0.1 port={self.port} user={ROLE} dbname=postgres"
+        try:
+            with psycopg.connect(admin, connect_timeout=2, autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{DATABASE}"')
+        except psycopg.OperationalError as exc:  # not listening yet, or starting up
+            self._last_error = exc
+            return False
+        return True
+
     def stop(self, timeout: float = 10.0) -> None:
-        """Fast shutdown (SIGINT: abort sessions, then a clean exit), then remove the files."""
+        """Fast shutdown (SIGINT: abort sessions, then a clean exit), then remove the files.
+
+        The signals go to the postmaster alone, which stops its backends itself; SIGQUIT
+        (immediate shutdown) if it is still there ``timeout`` s later, then SIGKILL.
+        """
         process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGKILL):
-                process.send_signal(sig)
-                try:
-                    process.wait(timeout)
-                    break
-                except subprocess.TimeoutExpired:
-                    continue
+        stop_process(process, (signal.SIGINT, signal.SIGQUIT), timeout, group=False)
         directory, self.directory = self.directory, None
         if directory is not None:
             shutil.rmtree(directory, ignore_errors=True)
@@ -272,27 +263,3 @@ class PostgresServer:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
         env["LC_ALL"] = "C"
         return env
-
-    def _log_tail(self) -> str:
-        log = self.log_path
-        return "(no log)" if log is None else _tail(log)
-
-    def __enter__(self) -> PostgresServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError as exc:
-        return f"(cannot read {path}: {exc})"
-    return "\n".join(text.splitlines()[-lines:])
