@@ -6,9 +6,10 @@ table per section and every target of the issue with met / missed, and writes
 
 Sections: ``open`` (1. open-path overhead), ``release`` (2. release latency, with 4.
 memory), ``memory`` (only the 1,000 / 10,000 held rounds of ``release``),
-``propagation`` (3.), ``runner`` (5.); ``profile`` (py-spy) and ``reload`` (socket
-errors and non-2xx per graceful reload, per server, direct and through nginx: about 20
-minutes, also ``python -m benchmarks.reload``) are opt-in.
+``propagation`` (3.), ``runner`` (5.); ``reload`` (socket errors and non-2xx per
+graceful reload, per server, direct and through nginx: about 20 minutes, also
+``python -m benchmarks.reload``) is opt-in. Each backs a figure of the README. The load
+is wrk: without it the command stops at once with one line saying so.
 """
 
 from __future__ import annotations
@@ -26,18 +27,18 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from benchmarks import multiproc, open_path, profiling, propagation, release, reload, runner
+from benchmarks import multiproc, open_path, propagation, release, reload, runner
 from benchmarks.config import FULL, QUICK, Context
 from benchmarks.holders import RELEASE_VIA
-from benchmarks.load import load_tool
 from benchmarks.machine import machine_info, machine_line
 from benchmarks.report import render_report
 from benchmarks.svg import build_panels, render_svg
 from benchmarks.targets import judge
+from benchmarks.wrk import find_wrk
 from gatekeeper.testing import RedisServer, RedisServerMissing
 
 DEFAULT = ("open", "release", "propagation", "runner")
-CHOICES = (*DEFAULT, "memory", "profile", "reload")
+CHOICES = (*DEFAULT, "memory", "reload")
 OUT = Path(__file__).resolve().parent / "results"
 
 
@@ -51,7 +52,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="NAME",
         help=f"sections to run, comma-separated or repeated: {', '.join(CHOICES)}",
     )
-    parser.add_argument("--load", choices=("auto", "wrk", "python"), default="auto")
     parser.add_argument("--out", type=Path, default=OUT, help="folder for latest.json/.svg")
     args = parser.parse_args(argv)
     names = [n.strip() for item in args.only for n in item.split(",") if n.strip()]
@@ -77,8 +77,6 @@ def plan(ctx: Context, names: tuple[str, ...]) -> list[tuple[str, Callable[[], A
         steps.append(("propagation", lambda: propagation.run(ctx)))
     if "runner" in names:
         steps.append(("runner", lambda: runner.run(ctx)))
-    if "profile" in names:
-        steps.append(("profile", lambda: profiling.run(ctx)))
     if "reload" in names:
         steps.append(("reload", lambda: reload.run(ctx)))
     return steps
@@ -92,6 +90,11 @@ def write(results: dict[str, Any], out: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    try:
+        find_wrk()
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # 10,000 held connections
     settings = QUICK if args.quick else FULL
@@ -122,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     with redis_server:
-        ctx = Context(settings, redis_server, load_tool(args.load))
+        ctx = Context(settings, redis_server)
         for key, step in plan(ctx, args.sections):
             try:
                 results["sections"][key] = step()

@@ -33,8 +33,7 @@ class Settings:
     # 5. runner overhead
     runner_rounds: int
     sleep_rounds: int
-    # profile (opt-in)
-    profile_seconds: int = 5
+    # wrk -t -c of the open path
     load_threads: int = 2
     load_connections: int = 32
 
@@ -71,17 +70,15 @@ QUICK = Settings(
     set_trials=2,
     runner_rounds=3,
     sleep_rounds=1,
-    profile_seconds=3,
 )
 
 
 @dataclass
 class Context:
-    """What a section needs: settings, the Redis server and a client, the load tool."""
+    """What a section needs: settings, the Redis server and a client."""
 
     settings: Settings
     redis_server: RedisServer
-    load_tool: str
     started: float = field(default_factory=time.monotonic)
     _ids: itertools.count[int] = field(default_factory=itertools.count)
 

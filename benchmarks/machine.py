@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from benchmarks.load import wrk_version
+from benchmarks.wrk import wrk_version
 
 __all__ = ["machine_info", "machine_line"]
 

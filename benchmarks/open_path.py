@@ -28,10 +28,10 @@ import redis
 
 from benchmarks import servers
 from benchmarks.config import Context
-from benchmarks.load import run_load
 from benchmarks.micro import gate_cost_us
 from benchmarks.redisinfo import command_counts, command_diff
 from benchmarks.stats import median, ratio, round_ratios, spread
+from benchmarks.wrk import run_wrk
 from gatekeeper.testing import RedisServer
 
 __all__ = ["APPS", "run"]
@@ -75,8 +75,8 @@ def _round(
     pids = server.worker_pids()
     before = command_counts(client) if variant != "bare" else {}
     cpu_before = servers.cpu_seconds(pids)
-    result = run_load(server.url, s.open_seconds, ctx.load_tool, s.load_threads, s.load_connections)
-    row = result.as_dict()
+    result = run_wrk(server.url, s.open_seconds, s.load_threads, s.load_connections)
+    row = result.row()
     row["cpu_us_per_request"] = (
         (servers.cpu_seconds(pids) - cpu_before) / max(1, result.requests) * 1e6
     )
@@ -133,7 +133,7 @@ def run(ctx: Context) -> dict[str, Any]:
         "settings": {
             "rounds": s.open_rounds,
             "seconds": s.open_seconds,
-            "load": f"{ctx.load_tool} -t{s.load_threads} -c{s.load_connections}",
+            "load": f"wrk -t{s.load_threads} -c{s.load_connections}",
             "gunicorn": "2 sync workers",
             "uvicorn": "1 worker",
         },
@@ -156,13 +156,7 @@ def run(ctx: Context) -> dict[str, Any]:
             clients = {v: redis.Redis.from_url(url) for v, url in urls.items()}
             group = {v: stack.enter_context(_server(ctx, case, v, urls[v])) for v in VARIANTS}
             for variant in VARIANTS:  # warm up: workers booted, gate watchers started
-                run_load(
-                    group[variant].url,
-                    s.warmup_seconds,
-                    ctx.load_tool,
-                    s.load_threads,
-                    s.load_connections,
-                )
+                run_wrk(group[variant].url, s.warmup_seconds, s.load_threads, s.load_connections)
             rounds: dict[str, list[dict[str, Any]]] = {v: [] for v in VARIANTS}
             for number in range(s.open_rounds):
                 shift = number % len(VARIANTS)

@@ -34,7 +34,6 @@ from typing import Any, Literal
 
 import redis
 
-from benchmarks import openloop
 from benchmarks.config import Context
 from benchmarks.nginx import Nginx
 from benchmarks.servers import BIN, ROOT, Server, http_get
@@ -42,6 +41,7 @@ from benchmarks.wrk import WrkResult, parse_wrk_output, start_wrk
 from gatekeeper.state.keys import Keys
 from gatekeeper.state.processes import read_processes
 from gatekeeper.testing import free_port
+from tools import openloop
 
 __all__ = ["SERVERS", "Outcome", "Scenario", "run_scenario"]
 

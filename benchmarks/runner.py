@@ -19,8 +19,8 @@ from typing import Any
 
 from benchmarks import servers
 from benchmarks.config import Context
-from benchmarks.load import run_load
 from benchmarks.stats import median
+from benchmarks.wrk import run_wrk
 
 __all__ = ["cli_available", "run"]
 
@@ -93,7 +93,7 @@ def run(ctx: Context, cli: list[str] | None = None) -> dict[str, Any]:
     live_env = {**os.environ, **ctx.env(live_prefix)}
     app = "benchmarks.apps.wsgi_hello:app"
     with servers.gunicorn("runner-live", app, ctx.env(live_prefix), workers=2) as server:
-        run_load(server.url, 1, ctx.load_tool, 2, 8)  # both workers' watchers started
+        run_wrk(server.url, 1, 2, 8)  # both workers' watchers started
         results["true_live"] = measure(["true"], s.runner_rounds, live_env, cli)
         results["true_live"]["command"] = "true (2 live gate processes)"
     for key in ("true", "sleep5", "true_live"):

@@ -1,11 +1,14 @@
 """Run Debian's wrk and read its standard report, in the foreground or while a test acts.
 
-``benchmarks.load`` asks wrk for a Lua summary line; this reads the text wrk prints by
-itself, which is what a person runs and pastes, and which is all there is when wrk runs
-with a script of its own (``script``). The report only counts: the requests completed,
-socket errors (``connect``, ``read``, ``write``, ``timeout``; wrk omits the line when all
-are 0) and non-2xx/3xx responses (omitted when 0). :func:`start_wrk` runs wrk in the
-background so a test can, say, reload nginx while wrk keeps its connections busy.
+wrk is the benchmarks' only load for throughput (the open path) and a closed-loop load
+for the reload section; there is no Python stand-in, so a machine without wrk fails
+with one clear line (:func:`find_wrk`). This reads the text wrk prints by itself, which
+is what a person runs and pastes, and which is all there is when wrk runs with a
+script of its own (``script``): the requests completed, socket errors (``connect``,
+``read``, ``write``, ``timeout``; wrk omits the line when all are 0), non-2xx/3xx
+responses (omitted when 0) and, with ``--latency``, the latency percentiles.
+:func:`start_wrk` runs wrk in the background so a test can, say, reload nginx while wrk
+keeps its connections busy.
 """
 
 from __future__ import annotations
@@ -14,8 +17,12 @@ import re
 import shutil
 import subprocess
 from dataclasses import dataclass, field
+from typing import Any
 
-__all__ = ["WrkResult", "WrkRun", "find_wrk", "parse_wrk_output", "run_wrk", "start_wrk"]
+__all__ = [
+    "WrkResult", "WrkRun", "find_wrk", "parse_wrk_output", "run_wrk", "start_wrk",
+    "wrk_version",
+]  # fmt: skip
 
 DEFAULT_BINARY = "/usr/bin/wrk"
 
@@ -34,6 +41,15 @@ def find_wrk(binary: str | None = None) -> str:
     if shutil.which(found) is None:
         raise RuntimeError(f"wrk not found ({found}): install it (Debian: apt-get install wrk)")
     return found
+
+
+def wrk_version() -> str | None:
+    """``4.1.0``, say; ``None`` without wrk."""
+    if not shutil.which("wrk"):
+        return None
+    out = subprocess.run(["wrk", "--version"], capture_output=True, text=True, check=False)
+    words = (out.stdout + out.stderr).split()
+    return words[1] if len(words) > 1 else None
 
 
 @dataclass(frozen=True)
@@ -56,6 +72,19 @@ class WrkResult:
     @property
     def socket_errors(self) -> int:
         return self.connect_errors + self.read_errors + self.write_errors + self.timeouts
+
+    def row(self) -> dict[str, Any]:
+        """The figures a benchmark round keeps (latencies in ms; 0 when not reported)."""
+        return {
+            "tool": "wrk",
+            "requests": self.requests,
+            "seconds": self.seconds,
+            "rps": self.rps,
+            "p50_ms": self.percentiles.get(50, 0.0) * 1000,
+            "p99_ms": self.percentiles.get(99, 0.0) * 1000,
+            "errors": self.socket_errors,
+            "non2xx": self.non2xx,
+        }
 
 
 def _seconds(value: str, unit: str) -> float:

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # tests/browser needs a real browser; tests/e2e/test_code_deploys.py a real nginx and wrk
 scripts/setup.sh chromium:chromium nginx:nginx wrk:wrk
-.venv/bin/ruff check src tests examples benchmarks
-.venv/bin/ruff format --check src tests examples benchmarks
+.venv/bin/ruff check src tests examples benchmarks tools
+.venv/bin/ruff format --check src tests examples benchmarks tools
 .venv/bin/mypy
 exec .venv/bin/python -m pytest "$@"

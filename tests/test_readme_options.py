@@ -8,9 +8,9 @@ row's words for it). ``python -m tools.options_table`` rewrites the README to ag
 from __future__ import annotations
 
 import pytest
-from tools.options_table import README, ReadmeRow, readme_rows, render
 
 from gatekeeper.options import OPTION_NAMES, OPTIONS
+from tools.options_table import README, ReadmeRow, readme_rows, render
 
 FIX = "the README's Options table disagrees with the code: python -m tools.options_table"
 

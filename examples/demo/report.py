@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from benchmarks.openloop import Record, Result
+from tools.openloop import Record, Result
 
 NO_RELEASE = "none"
 """The key under which answers without an ``X-Release`` header are counted."""

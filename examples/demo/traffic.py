@@ -1,6 +1,6 @@
 """The demo's traffic: open loop, 100 requests a second, from before the deploys to after.
 
-Open loop (benchmarks/openloop.py): arrival ``i`` is sent at ``i / RATE`` seconds
+Open loop (tools/openloop): arrival ``i`` is sent at ``i / RATE`` seconds
 whatever became of the ones before, so a hold does not slow the client down; the
 requests that arrive during it pile up, hundreds of them, and each is recorded with how
 long it waited. None is ever sent again after a failure. The client follows redirects
@@ -15,7 +15,7 @@ migration, so both kinds flow from the start.
 
 from __future__ import annotations
 
-from benchmarks.openloop import OpenLoopRun, Result, start
+from tools.openloop import OpenLoopRun, Result, start
 
 RATE = 100.0
 """Arrivals a second."""

@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import redis
-from benchmarks.openloop import Record
-from benchmarks.openloop import start as start_traffic
 
 from gatekeeper.state.keys import Keys
 from gatekeeper.state.processes import read_processes
 from tests.support.helpers import wait_for
 from tests.support.servers import BIN, ROOT, Server, gunicorn, uvicorn
+from tools.openloop import Record
+from tools.openloop import start as start_traffic
 
 ServerKind = Literal["gunicorn", "uvicorn"]
 

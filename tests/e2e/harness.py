@@ -253,14 +253,14 @@ class TrafficRun:
         directory: Path,
         *,
         seconds: float = 60,
-        workers: int = 8,
+        rate: float = 50,
     ) -> None:
         self.out = directory / "traffic.jsonl"
         self.stop_file = directory / "traffic.stop"
         self.argv = [
             sys.executable, "-m", "tests.e2e.traffic",
             "--port", str(port), "--path", path, "--seconds", str(seconds),
-            "--workers", str(workers), "--out", str(self.out),
+            "--rate", str(rate), "--out", str(self.out),
             "--stop-file", str(self.stop_file),
         ]  # fmt: skip
         self.process: subprocess.Popen[bytes] | None = None
@@ -310,7 +310,8 @@ class TrafficRun:
 class Tally:
     sent: int
     failed: list[Sample]
-    retried: int
+    failed_on_reused: int
+    """No response on a kept-alive connection: what a browser would have resent once."""
     longest: float
 
     @classmethod
@@ -318,6 +319,6 @@ class Tally:
         return cls(
             sent=len(samples),
             failed=[sample for sample in samples if sample["status"] not in OK],
-            retried=sum(1 for sample in samples if sample["retried"]),
+            failed_on_reused=sum(1 for s in samples if s["status"] == 0 and s["reused"]),
             longest=max((sample["ended"] - sample["started"] for sample in samples), default=0.0),
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
+
 from benchmarks.reload import RECOMMENDED, Outcome, Scenario, run_scenario
 
 pytestmark = pytest.mark.slow

@@ -110,7 +110,7 @@ def test_migration_deploy_under_traffic_fails_no_request(
     writes = {name: sum(s["method"] == "POST" for s in group) for name, group in phases.items()}
     print(
         f"\nE2E migration deploy {example.name}: sent={tally.sent} failed={len(tally.failed)} "
-        f"retried={tally.retried} held={summary['requests']['held']} "
+        f"failed_on_reused={tally.failed_on_reused} held={summary['requests']['held']} "
         f"longest={tally.longest:.2f}s hold_window={summary['held_seconds']:.2f}s "
         f"migration_window={released - migrating_from:.2f}s "
         f"sent_during_migration={len(migrating)} "
@@ -126,8 +126,8 @@ def test_migration_deploy_under_traffic_fails_no_request(
     assert summary["requests"]["rejected"] == 0
     assert not tally.failed, failures(samples)
     # Reads and writes before the deploy, held through the migration, and after the
-    # release: the same code works with the schema before and after the migration. (Each
-    # traffic worker reads or writes only, and the hold catches every one of them.)
+    # release: the same code works with the schema before and after the migration. (The
+    # open-loop traffic alternates reads and writes and keeps arriving through the hold.)
     for name, group in phases.items():
         assert {s["method"] for s in group} == {"GET", "POST"}, f"{name}: {group[:5]}"
 
@@ -165,7 +165,8 @@ def test_code_only_deploy_holds_nobody(deployment: Deployment, tmp_path: Path) -
     during = [s for s in samples if s["started"] >= started]
     print(
         f"\nE2E code-only deploy {example.name}: sent={tally.sent} failed={len(tally.failed)} "
-        f"retried={tally.retried} held={sum(after.values()) - sum(before.values())} "
+        f"failed_on_reused={tally.failed_on_reused} "
+        f"held={sum(after.values()) - sum(before.values())} "
         f"longest={tally.longest:.2f}s sent_during_deploy={len(during)}"
     )
     assert summary["pending"] is False
@@ -210,9 +211,8 @@ def test_graceful_restart_under_traffic_fails_no_request(
     tally = Tally.of(samples)
     print(
         f"\nE2E graceful restart {example.name}: sent={tally.sent} failed={len(tally.failed)} "
-        f"retried={tally.retried} longest={tally.longest:.2f}s "
+        f"failed_on_reused={tally.failed_on_reused} longest={tally.longest:.2f}s "
         f"restart={replaced - signalled:.2f}s old={sorted(old)} new={sorted(new)}"
     )
-    # Retried requests are allowed (a browser resends too) and reported above.
     assert not tally.failed, f"{failures(samples)}\n{deployment.server.output()}"
     assert [s for s in samples if s["started"] > replaced]

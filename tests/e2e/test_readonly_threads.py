@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 import redis
-from benchmarks import openloop
-from benchmarks.reload import touch
 
+from benchmarks.reload import touch
 from gatekeeper.state.keys import Keys
 from gatekeeper.state.processes import read_processes
 from gatekeeper.testing import free_port
 from tests.support.helpers import wait_for
 from tests.support.servers import BIN, ROOT, Server
+from tools import openloop
 
 pytestmark = pytest.mark.slow
 

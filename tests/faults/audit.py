@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tools.loadgen import Sample
+from tools.openloop import Record
 
 
 @dataclass
@@ -16,11 +16,11 @@ class Audit:
     """200 from the app."""
     rejected: int = 0
     """503 with Retry-After, without reaching the app."""
-    lost: list[Sample] = field(default_factory=list)
+    lost: list[Record] = field(default_factory=list)
     """No response, a reset, a 5xx other than the gate's 503, a 4xx, a 503 without Retry-After."""
     processed_twice: list[str] = field(default_factory=list)
-    rejected_but_processed: list[int] = field(default_factory=list)
-    answered_not_processed: list[int] = field(default_factory=list)
+    rejected_but_processed: list[str] = field(default_factory=list)
+    answered_not_processed: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         return (
@@ -46,21 +46,21 @@ def journal_entries(journal: Path) -> list[tuple[str, int, float]]:
     return entries
 
 
-def audit(samples: list[Sample], journal: Path) -> Audit:
-    ours = {str(sample.number) for sample in samples}  # other traffic (warm-ups) is not audited
+def audit(samples: list[Record], journal: Path) -> Audit:
+    ours = {str(sample.request_id) for sample in samples}  # other traffic (warm-ups) is not audited
     seen = Counter(entry[0] for entry in journal_entries(journal) if entry[0] in ours)
     result = Audit(sent=len(samples))
     result.processed_twice = [rid for rid, count in seen.items() if count > 1]
     for sample in samples:
-        rid = str(sample.number)
+        rid = str(sample.request_id)
         if sample.status == 200:
             result.answered += 1
             if seen[rid] != 1:
-                result.answered_not_processed.append(sample.number)
-        elif sample.status == 503 and sample.retry_after:
+                result.answered_not_processed.append(rid)
+        elif sample.status == 503 and sample.tag:  # the Retry-After header
             result.rejected += 1
             if seen[rid]:
-                result.rejected_but_processed.append(sample.number)
+                result.rejected_but_processed.append(rid)
         else:
             result.lost.append(sample)
     return result

@@ -6,9 +6,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from tools.loadgen import Load
 
 from tests.support.servers import Server, gunicorn, uvicorn
+from tools.openloop import OpenLoopRun, start
 
 KINDS = ["gunicorn", "uvicorn"]
 FAST = {"GATEKEEPER_POLL_INTERVAL": "0.2", "GATEKEEPER_HOLD_TIMEOUT": "8"}
@@ -49,20 +49,12 @@ def serve(journal: Path, prefix: str) -> Iterator[ServeFactory]:
 
 
 def steady_load(
-    server: Server, workers: int = 6, pause: float = 0.01, first_number: int = 0
-) -> Load:
-    """Reads and writes with unique ids in X-Request-Id, answered or 503 within 15 s."""
-
-    def request(n: int) -> tuple[str, str, bytes]:
-        return ("POST", f"/w/{n}", b"{}") if n % 3 == 0 else ("GET", f"/r/{n}", b"")
-
-    return Load(
-        "127.0.0.1",
-        server.port,
-        workers=workers,
-        pause=pause,
-        timeout=15,
-        next_request=request,
-        id_header="X-Request-Id",
-        first_number=first_number,
-    )
+    server: Server, rate: float = 200, seconds: float = 60, path: str = "", writes_every: int = 3
+) -> OpenLoopRun:
+    """Open-loop reads and writes (under ``path``) at ``rate`` a second, started: each
+    with a unique X-Request-Id (the app journals it), answered or 503 within 15 s, the
+    503's Retry-After in the record's ``tag``. Stop it with ``finish()``."""
+    return start(
+        f"{server.url}{path}/", rate, seconds, writes_every=writes_every, ids_on_reads=True,
+        tag_header="Retry-After", timeout=15,
+    )  # fmt: skip

@@ -32,14 +32,14 @@ def test_redis_killed_while_requests_held_every_request_ends_cleanly(
         client = redis.Redis.from_url(server.url)
         keys = Keys(prefix)
         app = serve(kind, server.url, GATEKEEPER_STALE_TIMEOUT="1")
-        load = steady_load(app).start()
+        load = steady_load(app)
         time.sleep(0.5)
         client.set(keys.state, "hold")
         client.publish(keys.events, "x")
         wait_for(lambda: held_now(client, keys) >= 6, 5.0, what="requests held")
         server.stop(kill=True)
         time.sleep(2.5)  # past stale_timeout: the gates fail open and release the held
-        samples = load.stop()
+        samples = load.finish(30).records
     result = audit(samples, journal)
     result.assert_clean()
     assert result.answered > 6
@@ -52,17 +52,19 @@ def test_redis_killed_while_open_latency_does_not_move(
 ) -> None:
     with RedisServer() as server:
         app = serve(kind, server.url)
-        load = steady_load(app, workers=4).start()
+        load = steady_load(app)
         time.sleep(1.5)
         killed_at = time.time()
         server.stop(kill=True)
         time.sleep(1.5)
-        samples = load.stop()
+        traffic = load.finish(30)
+    samples = traffic.records
     result = audit(samples, journal)
     result.assert_clean()
     assert result.rejected == 0
-    before = [s.latency for s in samples if s.started < killed_at]
-    after = [s.latency for s in samples if s.started >= killed_at]
+    killed = traffic.clock(killed_at)
+    before = [s.latency for s in samples if s.latency is not None and s.scheduled < killed]
+    after = [s.latency for s in samples if s.latency is not None and s.scheduled >= killed]
     assert len(after) > 100
     p99_before, p99_after = percentile(before, 99), percentile(after, 99)
     print(
@@ -78,13 +80,13 @@ def test_redis_unreachable_at_app_start_serves_every_request(
     kind: str, serve: ServeFactory, journal: Path
 ) -> None:
     app = serve(kind, f"redis://127.0.0.1:{free_port()}/0")
-    load = steady_load(app, workers=4).start()
+    load = steady_load(app)
     time.sleep(1.5)
-    samples = load.stop()
+    samples = load.finish(30).records
     result = audit(samples, journal)
     result.assert_clean()
     assert result.rejected == 0
-    assert max(s.latency for s in samples) < 2.5  # at most one connect timeout, once
+    assert max(s.latency or 0 for s in samples) < 2.5  # at most one connect timeout, once
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -93,7 +95,7 @@ def test_redis_slow_does_not_slow_the_open_path(
 ) -> None:
     with RedisServer(extra_args=("--enable-debug-command", "local")) as server:
         app = serve(kind, server.url)
-        load = steady_load(app, workers=4).start()
+        load = steady_load(app)
         time.sleep(1.0)
         slow_from = time.time()
         sleeper = threading.Thread(
@@ -103,10 +105,14 @@ def test_redis_slow_does_not_slow_the_open_path(
         sleeper.join()
         slow_until = time.time()
         time.sleep(0.5)
-        samples = load.stop()
+        traffic = load.finish(30)
+    samples = traffic.records
     result = audit(samples, journal)
     result.assert_clean()
-    during = [s.latency for s in samples if slow_from <= s.started < slow_until]
+    slow = (traffic.clock(slow_from), traffic.clock(slow_until))
+    during = [
+        s.latency for s in samples if s.latency is not None and slow[0] <= s.scheduled < slow[1]
+    ]
     assert len(during) > 50
     print(f"\n{kind} during DEBUG SLEEP: p99 {percentile(during, 99) * 1000:.1f} ms")
     assert percentile(during, 99) < 0.1
@@ -117,7 +123,7 @@ def test_redis_restarted_empty_mid_migration_lets_nothing_in_early(
 ) -> None:
     with RedisServer() as server:
         app = serve("gunicorn", server.url)
-        load = steady_load(app).start()
+        load = steady_load(app)
         time.sleep(0.5)
         runner = start_runner(server.url, prefix, ["--json", "--ttl", "1.5", "--", "sleep", "4"])
         client = redis.Redis.from_url(server.url, decode_responses=True)
@@ -126,7 +132,7 @@ def test_redis_restarted_empty_mid_migration_lets_nothing_in_early(
         server.restart()  # empty: the state, info, lock and reports are gone
         out, err = runner.communicate(timeout=30)
         time.sleep(0.5)
-        samples = load.stop()
+        samples = load.finish(30).records
     assert runner.returncode == 0, err
     summary = json.loads(out.strip().splitlines()[-1])
     result = audit(samples, journal)

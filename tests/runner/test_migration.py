@@ -14,13 +14,13 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
-from tools.loadgen import Load
 
 from gatekeeper.state.keys import Keys
 from gatekeeper.testing import RedisServer
 from tests.support.helpers import wait_for
 from tests.support.runner_support import failures, overlapping, start_runner
 from tests.support.servers import Server, gunicorn, uvicorn
+from tools.openloop import OpenLoopRun, start
 
 ENV = {"GATEKEEPER_POLL_INTERVAL": "0.2", "GATEKEEPER_HOLD_TIMEOUT": "12"}
 
@@ -32,11 +32,10 @@ def wsgi_server(redis_url: str, prefix: str) -> Iterator[Server]:
         yield server
 
 
-def load_for(server: Server, workers: int = 6) -> Load:
-    def request(n: int) -> tuple[str, str, bytes]:
-        return ("POST", f"/write/{n}", b"{}") if n % 3 == 0 else ("GET", f"/read/{n}", b"")
-
-    return Load("127.0.0.1", server.port, workers=workers, pause=0.01, next_request=request)
+def load_for(server: Server, rate: float = 50) -> OpenLoopRun:
+    """Open-loop reads and writes (1 in 3), started; ``finish()`` ends them."""
+    return start(f"{server.url}/", rate, 60, writes_every=3, path_read="/read",
+                 path_write="/write")  # fmt: skip
 
 
 def run_json(
@@ -55,19 +54,24 @@ def test_migration_under_load_fails_no_request(kind: str, redis_url: str, prefix
         else (lambda: uvicorn("tests.support.apps.plain_asgi:app", env, workers=2))
     )
     with factory() as server:
-        load = load_for(server).start()
+        load = load_for(server)
         time.sleep(1.0)
-        started = time.time()
         runner = start_runner(redis_url, prefix, ["--json", "--", "sleep", "3"])
         code, summary, err = run_json(runner)
         time.sleep(1.0)
-        samples = load.stop()
+        traffic = load.finish(30)
+    samples = traffic.records
     assert code == 0, err
     assert failures(samples) == []
     release = float(summary["released_at"])  # type: ignore[arg-type]
-    held = [s for s in overlapping(samples, started, release) if s.ended >= release]
-    assert len(held) >= 6  # every load worker had a request caught in the hold...
-    assert all(s.latency > 2.0 for s in held)  # ...which waited out the 3 s migration
+    migrating = float(summary["migrate_started_at"])  # type: ignore[arg-type]
+    # The arrivals go on through the hold: those of the 3 s migration were all held...
+    held = overlapping(traffic, migrating, release)
+    assert len(held) >= 100
+    ended = [traffic.epoch(s.end) for s in held if s.end is not None]
+    assert min(ended) >= release - 0.01  # ...and answered only once it was released
+    first = overlapping(traffic, migrating, migrating + 0.5)
+    assert all((s.latency or 0) > 2.0 for s in first)  # the early ones waited it out
     assert summary["outcome"] == "success"
     assert summary["final_state"] == "open"
     requests = summary["requests"]
@@ -75,11 +79,11 @@ def test_migration_under_load_fails_no_request(kind: str, redis_url: str, prefix
     assert requests["held"] >= 6
     assert requests["released"] == requests["held"]
     assert requests["rejected"] == 0
-    last_answer = max(s.ended for s in held) - release
+    last_answer = max(ended) - release
     assert last_answer < 0.5
     print(
         f"\n{kind}: {len(samples)} requests, 0 failed, {len(held)} held, longest "
-        f"{max(s.latency for s in samples):.2f}s, release->last held answered "
+        f"{max(s.latency or 0 for s in samples):.2f}s, release->last held answered "
         f"{last_answer * 1000:.1f} ms"
     )
 
@@ -90,21 +94,20 @@ def test_drain_waits_for_slow_request_before_command(
     marker = tmp_path / "started"
     with httpx.Client(base_url=wsgi_server.url, timeout=10) as client:
         client.get("/")  # the worker has read the state
-        slow_started = time.time()
-        load = Load("127.0.0.1", wsgi_server.port, workers=1, pause=0,
-                    next_request=lambda n: ("GET", "/slow", b"")).start()  # fmt: skip
+        # One request, to the slow path.
+        load = start(f"{wsgi_server.url}/slow", 1, 1, writes_every=0, timeout=10)
         time.sleep(0.3)  # the slow request is inside the app
         record_start = f"import time; open({str(marker)!r}, 'w').write(repr(time.time()))"
         runner = start_runner(
             redis_url, prefix, ["--json", "--", sys.executable, "-c", record_start]
         )
         code, summary, err = run_json(runner)
-        samples = load.stop()
+        traffic = load.finish(30)
     assert code == 0, err
-    slow = [s for s in samples if s.started < slow_started + 0.3]
-    assert slow
-    assert slow[0].status == 200
-    assert float(marker.read_text()) >= slow[0].ended - 0.05
+    [slow] = traffic.records
+    assert slow.status == 200
+    assert slow.end is not None
+    assert float(marker.read_text()) >= traffic.epoch(slow.end) - 0.05
     assert summary["undrained"] == []
 
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 
-from tools.loadgen import Sample
+from tools.openloop import Record, Result
 
 
 def start_runner(
@@ -23,10 +23,10 @@ def start_runner(
     )
 
 
-def failures(samples: list[Sample]) -> list[Sample]:
+def failures(samples: list[Record]) -> list[Record]:
     return [s for s in samples if s.status != 200]
 
 
-def overlapping(samples: list[Sample], start: float, end: float) -> list[Sample]:
-    """Requests sent while the window was open."""
-    return [s for s in samples if start <= s.started < end]
+def overlapping(traffic: Result, start: float, end: float) -> list[Record]:
+    """Requests sent while the window (epoch seconds) was open."""
+    return [s for s in traffic.records if start <= traffic.epoch(s.scheduled) < end]

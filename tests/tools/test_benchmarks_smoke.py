@@ -7,14 +7,15 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 import pytest
+
+import benchmarks.__main__ as bench_main
 from benchmarks.__main__ import DEFAULT, parse_args
-from benchmarks.load import parse_wrk
-from benchmarks.profiling import attribute, parse_collapsed
 from benchmarks.redisinfo import command_diff, parse_commandstats
 from benchmarks.report import render_report, table
 from benchmarks.stats import median, percentile, ratio, round_ratios, spread, summarize
 from benchmarks.svg import build_panels, render_svg
 from benchmarks.targets import judge
+from benchmarks.wrk import parse_wrk_output
 
 
 def test_percentiles_interpolate_like_numpy() -> None:
@@ -39,18 +40,19 @@ def test_ratios_and_summaries() -> None:
     assert stats["mean"] == 2.5
 
 
-def test_wrk_output_is_parsed() -> None:
+def test_wrk_report_row_has_ms_percentiles_and_error_counts() -> None:
     out = (
         "Running 3s test @ http://127.0.0.1:1/\n"
-        'BENCH_JSON {"requests":3000,"duration_us":3000000,"p50_us":1500.0,"p99_us":9000.0,'
-        '"max_us":12000.0,"connect":0,"read":2,"write":0,"status":5,"timeout":1}\n'
+        "  Latency Distribution\n     50%    1.50ms\n     99%    9.00ms\n"
+        "  3000 requests in 3.00s, 1.00MB read\n"
+        "  Socket errors: connect 0, read 2, write 0, timeout 1\n"
+        "  Non-2xx or 3xx responses: 5\n"
+        "Requests/sec:   1000.00\n"
     )
-    result = parse_wrk(out)
-    assert result.rps == pytest.approx(1000.0)
-    assert (result.p50_ms, result.p99_ms) == (1.5, 9.0)
-    assert (result.errors, result.non2xx) == (3, 5)
-    with pytest.raises(RuntimeError, match="BENCH_JSON"):
-        parse_wrk("no report here")
+    row = parse_wrk_output(out).row()
+    assert row["rps"] == pytest.approx(1000.0)
+    assert (row["p50_ms"], row["p99_ms"]) == pytest.approx((1.5, 9.0))
+    assert (row["requests"], row["errors"], row["non2xx"]) == (3000, 3, 5)
 
 
 def test_command_counts_leave_out_info() -> None:
@@ -59,25 +61,6 @@ def test_command_counts_leave_out_info() -> None:
         {"cmdstat_get": {"calls": 9}, "cmdstat_info": {"calls": 2}, "cmdstat_zadd": {"calls": 1}}
     )
     assert command_diff(before, after) == {"get": 4, "zadd": 1}
-
-
-def test_profile_attribution() -> None:
-    raw = "\n".join(
-        [
-            "run (uvicorn/x.py:1);ASGIMiddleware.__call__ (gatekeeper/middleware/asgi.py:122) 6",
-            "run (uvicorn/x.py:1);ASGIMiddleware.__call__ (gatekeeper/middleware/asgi.py:123);"
-            "hello (apps/asgi_hello.py:24) 10",
-            "StateWatcher._run (gatekeeper/state/watcher.py:141);get (redis/x.py:3) 2",
-            "run (uvicorn/x.py:1) 2",
-        ]
-    )
-    result = attribute(parse_collapsed(raw))
-    assert result["samples"] == 20
-    assert result["gate_share"] == pytest.approx(0.3)
-    assert result["watcher_share"] == pytest.approx(0.1)
-    assert (
-        result["top"][0]["frame"] == "ASGIMiddleware.__call__ (gatekeeper/middleware/asgi.py:122)"
-    )
 
 
 def _release_pair(gate_ms: float, floor_ms: float, gate_rss: float, floor_rss: float) -> Any:
@@ -203,3 +186,16 @@ def test_section_selection() -> None:
     )
     with pytest.raises(SystemExit):
         parse_args(["--only", "nope"])
+
+
+def test_missing_wrk_stops_the_suite_with_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def no_wrk() -> str:
+        raise RuntimeError("wrk not found (/usr/bin/wrk): install it")
+
+    monkeypatch.setattr(bench_main, "find_wrk", no_wrk)
+    assert bench_main.main(["--quick", "--only", "open"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == "error: wrk not found (/usr/bin/wrk): install it\n"

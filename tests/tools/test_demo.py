@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 import redis
-from benchmarks.openloop import Record, Result
+
 from examples.demo.__main__ import shown
 from examples.demo.report import (
     failure,
@@ -35,9 +35,9 @@ from examples.demo.report import (
 )
 from examples.demo.services import demo_redis
 from examples.demo.svg import render_svg
-
 from gatekeeper.testing import RedisServer, free_port
 from tests.support.servers import ROOT
+from tools.openloop import Record, Result
 
 SVG = "{http://www.w3.org/2000/svg}"
 SEED = "6000"

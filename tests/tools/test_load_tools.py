@@ -1,4 +1,5 @@
-"""The load tools against real processes: nginx, wrk and the open-loop generator.
+"""The load tools against real processes: nginx, wrk and the open-loop generator
+(``tools.openloop``, the one Python load generator of the tests, benchmarks and demo).
 
 What the deploy benchmarks conclude rests on these tools counting right: that nginx is
 configured the way teams run it and spreads requests over its upstreams, that the
@@ -26,10 +27,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from benchmarks import openloop
+
 from benchmarks.nginx import Nginx
 from benchmarks.servers import ROOT
 from benchmarks.wrk import parse_wrk_output, run_wrk, start_wrk
+from tools import openloop
 
 
 @dataclass(frozen=True)
@@ -287,7 +289,7 @@ def test_openloop_cli_through_nginx_sends_exactly_rate_times_seconds_on_time(
 ) -> None:
     out = tmp_path / "requests.jsonl"
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.openloop", "--url", f"{nginx.url}/cli",
+        [sys.executable, "-m", "tools.openloop", "--url", f"{nginx.url}/cli",
          "--rate", "200", "--seconds", "2", "--out", str(out), "--run-id", "cli", "--timeout", "5"],
         cwd=ROOT, capture_output=True, text=True, timeout=30, check=False,
     )  # fmt: skip
@@ -370,6 +372,59 @@ def test_openloop_stopped_in_background_ends_arrivals_and_returns() -> None:
     assert 10 <= summary.arrivals < 200
     assert summary.statuses == {200: summary.arrivals}
     assert len(server.seen) == summary.arrivals
+
+
+def test_openloop_started_in_background_shows_each_request_as_it_ends() -> None:
+    with Upstream() as server:
+        before = time.time()
+        run = openloop.start(f"http://127.0.0.1:{server.port}/", 200, 60.0, timeout=5)
+        # Seen while the run goes on: what a test watches during a deploy.
+        assert poll(lambda: len(run.finished) >= 10)
+        assert run.thread.is_alive()
+        live = list(run.finished)
+        result = run.finish(5)
+
+    assert all(r.status == 200 and r.end is not None for r in live)
+    assert sorted(r.index for r in run.finished) == [r.index for r in result.records]
+    assert run.started_at == result.started_at
+    assert before <= result.started_at <= before + 1
+    assert result.clock(result.epoch(1.5)) == pytest.approx(1.5)
+    last = result.records[-1]
+    assert last.end is not None
+    assert before < result.epoch(last.end) <= time.time()
+
+
+def test_openloop_ids_on_reads_send_a_request_id_with_every_request() -> None:
+    with Upstream() as server:
+        result = openloop.run(
+            f"http://127.0.0.1:{server.port}/", 100, 0.04, writes_every=2, ids_on_reads=True,
+            run_id="a", timeout=5,
+        )  # fmt: skip
+
+    assert [(r.method, r.request_id) for r in result.records] == [
+        ("GET", "a-0"), ("POST", "a-1"), ("GET", "a-2"), ("POST", "a-3")
+    ]  # fmt: skip
+    assert server.request_ids() == {f"a-{i}": 1 for i in range(4)}
+    assert [s.body for s in server.seen if s.method == "GET"] == [b"", b""]
+
+
+def test_openloop_write_body_is_sent_and_keep_body_keeps_the_answer_start() -> None:
+    def body(record: openloop.Record) -> bytes:
+        return json.dumps({"text": f"note {record.index}"}).encode()
+
+    with Upstream() as server:
+        result = run_one(server, "/notes", write_body=body, keep_body=3)
+        plain = run_one(server, "/notes")
+
+    [record] = result.records
+    assert (record.status, record.body) == (200, str(server.port)[:3])
+    assert plain.records[0].body is None  # kept only when asked for
+    assert [s.body for s in server.seen] == [b'{"text": "note 0"}', b'{"id": "r-0"}']
+
+
+def test_openloop_unknown_option_raises_type_error_in_the_caller() -> None:
+    with pytest.raises(TypeError, match="workers"):
+        openloop.start("http://127.0.0.1:1/", 1, 1, workers=8)
 
 
 def test_openloop_connect_refused_is_a_connect_failure() -> None:

@@ -47,7 +47,7 @@ def _text_from(request: HttpRequest) -> str:
             return ""
         if not isinstance(payload, dict):
             return ""
-        # ``{"id": "..."}`` alone, what benchmarks/openloop.py sends, is taken as the text:
+        # ``{"id": "..."}`` alone, what tools/openloop sends, is taken as the text:
         # the demo then finds each of its writes in the table by its id.
         text = payload.get("text", payload.get("id"))
     else:
