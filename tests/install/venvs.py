@@ -75,7 +75,7 @@ class Integration:
 
 
 FLASK_EXAMPLE = ROOT / "examples" / "flask_app"
-PLAIN_APPS = ROOT / "tests" / "apps"
+PLAIN_APPS = ROOT / "tests" / "support" / "apps"
 """The suite's own framework-free apps: they import nothing but gatekeeper and stdlib."""
 
 INTEGRATIONS = {
