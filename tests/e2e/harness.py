@@ -27,6 +27,7 @@ from gatekeeper.state.processes import read_processes
 from tests.examples.support import EXAMPLES, example_env, run
 from tests.support.helpers import wait_for
 from tests.support.servers import BIN, ROOT, Server, gunicorn, uvicorn
+from tools.procs import stop_process
 
 Sample = dict[str, Any]
 """One JSON line of the traffic process (see tests/e2e/traffic.py)."""
@@ -275,9 +276,7 @@ class TrafficRun:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self.process is not None and self.process.poll() is None:  # the test failed
-            self.process.kill()
-            self.process.wait(10)
+        stop_process(self.process, signals=())  # still running only if the test failed
 
     def samples(self) -> list[Sample]:
         if not self.out.exists():
