@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from benchmarks.reload import touch
+from benchmarks.reload_hosts import touch
 from gatekeeper.state.keys import Keys
 from gatekeeper.state.processes import read_processes
 from gatekeeper.testing import free_port
