@@ -6,33 +6,11 @@ numbers (``tests/tools/test_benchmarks_smoke.py``) without timing anything.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
+from tools.stats import median, percentile
+
 __all__ = ["median", "percentile", "ratio", "round_ratios", "spread", "summarize"]
-
-
-def median(values: Sequence[float]) -> float | None:
-    """The median, or ``None`` for no values."""
-    return percentile(values, 50)
-
-
-def percentile(values: Sequence[float], pct: float) -> float | None:
-    """The ``pct``-th percentile by linear interpolation between closest ranks.
-
-    Same definition as numpy's default: ``percentile([1, 2, 3, 4], 50) == 2.5``.
-    """
-    if not values:
-        return None
-    if not 0 <= pct <= 100:
-        raise ValueError(f"percentile must be within 0..100, not {pct}")
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * pct / 100
-    low = math.floor(rank)
-    high = math.ceil(rank)
-    if low == high:
-        return float(ordered[low])
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 def ratio(value: float | None, baseline: float | None) -> float | None:

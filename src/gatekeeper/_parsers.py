@@ -42,10 +42,6 @@ BYPASS_KEY_TEXT = "16 to 256 characters from A-Z a-z 0-9 . _ ~ - (it becomes par
 word it. Not named ``*SECRET*``: ruff's S105 would take the words for a password."""
 
 
-def _fail(option: str, problem: str) -> ValueError:
-    return OptionError(option, problem)
-
-
 def _items(option: str, value: object) -> list[str]:
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
@@ -53,10 +49,12 @@ def _items(option: str, value: object) -> list[str]:
         items = []
         for item in value:
             if not isinstance(item, str):
-                raise _fail(option, f"expected strings, got {type(item).__name__}")
+                raise OptionError(option, f"expected strings, got {type(item).__name__}")
             items.append(item.strip())
         return [item for item in items if item]
-    raise _fail(option, f"expected a comma-separated string or a list, got {type(value).__name__}")
+    raise OptionError(
+        option, f"expected a comma-separated string or a list, got {type(value).__name__}"
+    )
 
 
 def parse_number(
@@ -69,19 +67,19 @@ def parse_number(
     open_low: bool = False,
 ) -> float:
     if isinstance(value, bool):
-        raise _fail(option, "expected a number, got a boolean")
+        raise OptionError(option, "expected a number, got a boolean")
     try:
         number = float(value.strip()) if isinstance(value, str) else float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise _fail(option, f"expected a number, got {str(value)[:40]!r}") from None
+        raise OptionError(option, f"expected a number, got {str(value)[:40]!r}") from None
     if not math.isfinite(number):
-        raise _fail(option, f"expected a finite number, got {number}")
+        raise OptionError(option, f"expected a finite number, got {number}")
     if integer and number != int(number):
-        raise _fail(option, f"expected a whole number, got {number}")
+        raise OptionError(option, f"expected a whole number, got {number}")
     too_low = number <= low if open_low else number < low
     if too_low or number > high:
         bounds = range_text(low, high, open_low=open_low)
-        raise _fail(option, f"must be {bounds}, got {plain_number(number)}")
+        raise OptionError(option, f"must be {bounds}, got {plain_number(number)}")
     return number
 
 
@@ -104,13 +102,13 @@ def parse_bool(option: str, value: object) -> bool:
         return True
     if text in {"0", "false", "no", "off", ""}:
         return False
-    raise _fail(option, f"expected true or false, got {text[:40]!r}")
+    raise OptionError(option, f"expected true or false, got {text[:40]!r}")
 
 
 def parse_choice(option: str, value: object, choices: Sequence[str]) -> str:
     text = str(value).strip().lower()
     if text not in choices:
-        raise _fail(option, f"expected {choices_text(choices)}, got {text[:40]!r}")
+        raise OptionError(option, f"expected {choices_text(choices)}, got {text[:40]!r}")
     return text
 
 
@@ -123,11 +121,11 @@ def parse_text(
     option: str, value: object, *, pattern: str | None = None, max_length: int = 200
 ) -> str:
     if not isinstance(value, str):
-        raise _fail(option, f"expected a string, got {type(value).__name__}")
+        raise OptionError(option, f"expected a string, got {type(value).__name__}")
     if len(value) > max_length:
-        raise _fail(option, f"longer than {max_length} characters")
+        raise OptionError(option, f"longer than {max_length} characters")
     if pattern is not None and not re.fullmatch(pattern, value):
-        raise _fail(option, f"{value[:40]!r} does not match {pattern}")
+        raise OptionError(option, f"{value[:40]!r} does not match {pattern}")
     return value
 
 
@@ -135,9 +133,9 @@ def parse_paths(option: str, value: object, *, single: bool = False) -> tuple[st
     items = [value] if single and isinstance(value, str) else _items(option, value)
     for item in items:
         if not isinstance(item, str) or not item.startswith("/"):
-            raise _fail(option, f"paths must start with '/', got {str(item)[:40]!r}")
+            raise OptionError(option, f"paths must start with '/', got {str(item)[:40]!r}")
         if any(ch.isspace() for ch in item) or "?" in item or "#" in item:
-            raise _fail(option, f"{item[:40]!r} is not a plain URL path")
+            raise OptionError(option, f"{item[:40]!r} is not a plain URL path")
     return tuple(items)
 
 
@@ -149,14 +147,14 @@ def parse_networks(option: str, value: object) -> tuple[IPNetwork, ...]:
         try:
             networks.append(ipaddress.ip_network(item, strict=False))
         except ValueError:
-            raise _fail(option, f"{item[:60]!r} is not an address or CIDR network") from None
+            raise OptionError(option, f"{item[:60]!r} is not an address or CIDR network") from None
     return tuple(networks)
 
 
 def parse_header_name(option: str, value: object) -> str:
     text = parse_text(option, value, max_length=64)
     if not _TOKEN.fullmatch(text):
-        raise _fail(option, f"{text[:40]!r} is not a valid header name")
+        raise OptionError(option, f"{text[:40]!r} is not a valid header name")
     return text
 
 
@@ -174,16 +172,16 @@ def parse_hostname(option: str, value: object) -> str:
     text = parse_text(option, value, max_length=253).strip()
     label = text.split(".")[0]
     if not _HOST.fullmatch(label):
-        raise _fail(option, f"{text[:40]!r} is not a host name (A-Z a-z 0-9 _ -, dots)")
+        raise OptionError(option, f"{text[:40]!r} is not a host name (A-Z a-z 0-9 _ -, dots)")
     return label
 
 
 def parse_secret(option: str, value: object) -> str:
     # The value itself never goes into an error message.
     if not isinstance(value, str):
-        raise _fail(option, f"expected a string, got {type(value).__name__}")
+        raise OptionError(option, f"expected a string, got {type(value).__name__}")
     if not _SECRET.fullmatch(value):
-        raise _fail(
+        raise OptionError(
             option,
             f"must be {BYPASS_KEY_TEXT}; try: python -c 'import secrets; "
             "print(secrets.token_urlsafe(24))'",
@@ -193,13 +191,13 @@ def parse_secret(option: str, value: object) -> str:
 
 def parse_redis_url(option: str, value: object) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise _fail(option, "expected a redis://, rediss:// or unix:// URL")
+        raise OptionError(option, "expected a redis://, rediss:// or unix:// URL")
     url = value.strip()
     try:
         parse_url(url)  # type: ignore[no-untyped-call]
     except (ValueError, TypeError) as exc:
         detail = str(exc).replace(url, redact_url(url))
-        raise _fail(option, f"{redact_url(url)!r} is not a Redis URL: {detail}") from None
+        raise OptionError(option, f"{redact_url(url)!r} is not a Redis URL: {detail}") from None
     return url
 
 

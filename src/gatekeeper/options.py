@@ -209,7 +209,8 @@ class GateOptions:
             default_doc="`auto`",
         ),
     )
-    """Writes a WSGI process holds at once under readonly (``None``: auto, see _threads)."""
+    """Writes a WSGI process holds at once under readonly (``None``: auto, see
+    ``middleware/_write_cap.py``)."""
     handoff_delay: float = option(0.5, number("gatekeeper.E028", 0, 10))
     """Under a handoff, how long a request that arrives at a process of the old release
     waits before its redirect: a process still accepting during a rolling restart then

@@ -7,11 +7,11 @@ comparing with what a test or a deploy stamped (``time.time()``).
 
 from __future__ import annotations
 
-import math
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
+
+from tools.stats import percentile
 
 __all__ = ["ERROR_KINDS", "Record", "Result", "Summary"]
 
@@ -111,8 +111,8 @@ class Result:
             failures_on_reused=sum(r.reused for r in failed),
             writes=sum(r.method == "POST" for r in self.records),
             reads=sum(r.method == "GET" for r in self.records),
-            p50_ms=_ms(_percentile(latencies, 50)),
-            p99_ms=_ms(_percentile(latencies, 99)),
+            p50_ms=_ms(percentile(latencies, 50)),
+            p99_ms=_ms(percentile(latencies, 99)),
             max_ms=_ms(max(latencies, default=None)),
             lateness_ms=_ms(max(lateness, default=0.0)) or 0.0,
             connections_opened=self.connections_opened,
@@ -124,14 +124,3 @@ class Result:
 
 def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000, 3)
-
-
-def _percentile(values: Sequence[float], pct: float) -> float | None:
-    """Linear interpolation between closest ranks, as numpy's default (and
-    ``benchmarks.stats``, which this must not import: the demo uses it without them)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * pct / 100
-    low, high = math.floor(rank), math.ceil(rank)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
