@@ -248,3 +248,26 @@ def test_heartbeat_reports_redis_errors_once_and_recovery(keys: Keys, redis_serv
         kinds = [kind for kind, _ in lease.events]
         assert kinds.count("redis-error") == 1
         assert "restored" in kinds
+
+
+def test_heartbeat_after_failed_renewal_retries_within_a_second(keys: Keys) -> None:
+    # A 6 s TTL renews every 2 s. After a failed renewal the next try must come well
+    # before that, or a failover would leave the new master without a renewal for a
+    # third of the TTL (before the fix: 2 s later, beyond this test's 1 s).
+    from gatekeeper.testing import RedisServer
+
+    with RedisServer() as server:
+        client = redis.Redis.from_url(server.url, socket_timeout=1, socket_connect_timeout=1)
+        lease = RecordingLease(client, keys, ttl=6.0)
+        lease.acquire()
+        lease.write(Mode.HOLD, info_fields(), ttl=6.0)
+        lease.start()
+        try:
+            server.stop()
+            wait_for(lambda: ("redis-error", "ConnectionError") in lease.events, timeout=4)
+            server.start()  # empty, as a new master may be: the state is restored
+            wait_for(lambda: client.get(keys.state) == b"hold", timeout=1.0, what="a retry")
+        finally:
+            lease.stop()
+            client.close()
+        assert ("redis-ok", "") in lease.events

@@ -25,6 +25,10 @@ from gatekeeper.state.keys import Keys
 
 __all__ = ["HoldLease", "LeaseEvent", "describe_event"]
 
+_RETRY_AFTER = 0.2
+"""Seconds between renewals while they fail: a failover (a new master elected in a second
+or two) must not eat a third of the TTL before the first renewal on the new master."""
+
 LeaseEvent = Literal["restored", "overridden", "lock-lost", "redis-error", "redis-ok"]
 """What the lease tells its runner through ``on_event(kind, detail)``."""
 
@@ -90,7 +94,8 @@ return 'written'
 
 
 class HoldLease:
-    """Owns the lock and the run's state; renews both every ``ttl / 3`` while started."""
+    """Owns the lock and the run's state; renews both every ``ttl / 3`` while started
+    (every 0.2 s while renewals fail)."""
 
     def __init__(
         self,
@@ -223,7 +228,7 @@ class HoldLease:
         self.on_event("overridden", value)
 
     def _beat(self) -> None:
-        while not self._stop.wait(self.ttl / 3):
+        while not self._stop.wait(_RETRY_AFTER if self._failing else self.ttl / 3):
             try:
                 self.renew_once()
             except redis.RedisError as exc:
