@@ -46,7 +46,7 @@ def test_defaults_are_sane() -> None:
         pytest.param("max_held", True, "boolean", id="bool-cap"),
         pytest.param("poll_interval", 0, ">= 0.05", id="zero-poll"),
         pytest.param("redis_url", "http://x", "not a Redis URL", id="http-url"),
-        pytest.param("redis_url", "", "expected a redis", id="empty-url"),
+        pytest.param("redis_url", "", "expected a Redis URL (redis://", id="empty-url"),
         pytest.param("exempt_networks", "10.0.0.0/33", "not an address", id="bad-cidr"),
         pytest.param("trusted_proxies", ["nonsense"], "not an address", id="bad-proxy"),
         pytest.param("exempt_paths", "healthz", "must start with '/'", id="relative-path"),

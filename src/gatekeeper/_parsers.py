@@ -11,8 +11,7 @@ import socket
 from collections.abc import Iterable, Sequence
 from urllib.parse import urlsplit
 
-from redis.connection import parse_url
-
+from gatekeeper._redis_urls import SCHEMES_TEXT, parse_target
 from gatekeeper.core.networks import IPNetwork
 from gatekeeper.exceptions import OptionError
 
@@ -191,10 +190,10 @@ def parse_secret(option: str, value: object) -> str:
 
 def parse_redis_url(option: str, value: object) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise OptionError(option, "expected a redis://, rediss:// or unix:// URL")
+        raise OptionError(option, f"expected a Redis URL ({SCHEMES_TEXT})")
     url = value.strip()
     try:
-        parse_url(url)  # type: ignore[no-untyped-call]
+        parse_target(url)
     except (ValueError, TypeError) as exc:
         detail = str(exc).replace(url, redact_url(url))
         raise OptionError(option, f"{redact_url(url)!r} is not a Redis URL: {detail}") from None

@@ -87,7 +87,11 @@ class GateOptions:
 
     redis_url: str = option(
         "redis://localhost:6379/0",
-        rule("gatekeeper.E001", parse_redis_url, "a redis://, rediss:// or unix:// URL"),
+        rule(
+            "gatekeeper.E001",
+            parse_redis_url,
+            "a redis://, rediss://, unix://, redis+sentinel:// or redis+cluster:// URL",
+        ),
     )
     prefix: str = option(
         "gatekeeper",
