@@ -34,7 +34,7 @@ from gatekeeper.options import OptionError, option_default, parse_option
 from gatekeeper.runner.migration import EXIT_TEMPFAIL, EXIT_USAGE, RunOptions, run_migration
 from gatekeeper.runner.progress import Progress
 from gatekeeper.runner.reload import ReloadOptions, reload
-from gatekeeper.state._redis import operator_client
+from gatekeeper.state._redis import operator_client, serving_node
 from gatekeeper.state.keys import Keys
 from gatekeeper.state.store import (
     group_processes,
@@ -82,8 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except (UsageError, OptionError) as exc:
         return _fail(str(exc))
-    client = operator_client(url)
-    keys = Keys(prefix)
+    keys = Keys.for_url(prefix, url)
+    client = operator_client(url, keys.state)
     try:
         if args.command == "run-migration":
             return _run(client, keys, args, command, url)
@@ -159,16 +159,14 @@ def _reload(
 
 def _status(client: redis.Redis, keys: Keys, url: str, *, as_json: bool) -> int:
     status = read_status(client, keys)
+    node = serving_node(client)  # the node that answered: a failover changes it
     if as_json:
-        print(
-            json.dumps(
-                {"redis_url": redact_url(url), "prefix": keys.prefix, **status.as_dict()},
-                sort_keys=True,
-            )
-        )
+        where = {"redis_url": redact_url(url), "prefix": keys.prefix, "node": node}
+        print(json.dumps({**where, **status.as_dict()}, sort_keys=True))
         return 0
     ttl = f" (expires in {status.ttl:.1f}s)" if status.ttl else ""
     print(f"redis:     {redact_url(url)}  prefix {keys.prefix}")
+    print(f"node:      {node}")
     print(
         f"state:     {status.state}{ttl}"
         + ("" if status.mode != "unknown" else "  (not a mode: the gates act on their fail_mode)")

@@ -4,21 +4,35 @@ The watcher's client never retries on its own: every lost connection must reach 
 watcher's loop, which reconnects and then knows the next read follows a gap (see
 ``snapshot.keep_vanished``). The operator's client keeps redis-py's retries: a command
 typed by hand may as well survive a blip.
+
+Whatever the URL names, the result is a plain ``redis.Redis`` whose connections go to the
+node that holds gatekeeper's keys now: the master a Sentinel names (redis-py's
+``master_for``: it asks the sentinels again on every new connection, and drops a
+connection whose server answers ``READONLY``), or the node that serves the keys' hash
+slot in a cluster (``_cluster``). Callers reconnect by making a new connection, which is
+what they do after any error anyway.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+from redis.sentinel import Sentinel, SentinelConnectionPool
 
-__all__ = ["operator_client", "watcher_client"]
+from gatekeeper._redis_urls import RedisTarget, parse_target
+from gatekeeper.state._cluster import SlotNodeRedis, slot_node_client
+
+__all__ = ["operator_client", "serving_node", "watcher_client"]
 
 
-def watcher_client(url: str, timeout: float) -> redis.Redis:
+def watcher_client(url: str, timeout: float, route_key: str) -> redis.Redis:
     """A client for a gate process's watcher thread: bounded, no silent retries."""
-    return redis.Redis.from_url(
-        url,
+    return _client(
+        parse_target(url),
+        route_key,
         socket_connect_timeout=timeout,
         socket_timeout=timeout,
         retry_on_timeout=False,
@@ -26,6 +40,57 @@ def watcher_client(url: str, timeout: float) -> redis.Redis:
     )
 
 
-def operator_client(url: str) -> redis.Redis:
+def operator_client(url: str, route_key: str) -> redis.Redis:
     """A client for the ``gatekeeper`` command and the runner."""
-    return redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=5)
+    return _client(parse_target(url), route_key, socket_connect_timeout=3, socket_timeout=5)
+
+
+def _client(target: RedisTarget, route_key: str, **options: Any) -> redis.Redis:
+    if target.kind == "redis":
+        return redis.Redis.from_url(target.url, **options)
+    merged = {**target.connection, **options}
+    if target.kind == "cluster":
+        return slot_node_client(target.nodes, route_key, merged)
+    sentinel_options = {
+        name: value
+        for name, value in merged.items()
+        if name.startswith(("socket_", "ssl", "retry"))
+    }
+    # A sentinel of its own credentials has them in the query; else it has none, as is
+    # usual: redis-py would otherwise send the master's password to the sentinels.
+    sentinel = Sentinel(  # type: ignore[no-untyped-call]
+        list(target.nodes), sentinel_kwargs={**sentinel_options, **target.sentinel_auth}
+    )
+    assert target.service is not None  # parse_target requires it for a Sentinel URL
+    client: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
+        target.service, redis_class=_SentinelRedis, **merged
+    )
+    return client
+
+
+class _SentinelRedis(redis.Redis):
+    """The master's client; closing it closes the sentinel connections it asked too."""
+
+    def close(self) -> None:
+        super().close()
+        pool = self.connection_pool
+        if isinstance(pool, SentinelConnectionPool):
+            pool.sentinel_manager.close()
+
+
+def serving_node(client: redis.Redis) -> str:
+    """``host:port`` of the node this client talks to now, with how it was found:
+    ``127.0.0.1:6380 (master of 'mymaster' per Sentinel)``. Call it right after a
+    command: it reads the address of the connection that command used."""
+    pool = client.connection_pool
+    connection = pool.get_connection()
+    try:
+        host, port = getattr(connection, "host", None), getattr(connection, "port", None)
+        address = f"{host}:{port}" if host else str(getattr(connection, "path", "?"))
+    finally:
+        pool.release(connection)
+    if isinstance(pool, SentinelConnectionPool):
+        return f"{address} (master of {pool.service_name!r} per Sentinel)"
+    if isinstance(client, SlotNodeRedis):
+        return f"{address} (cluster node serving slot {client.locator.slot})"
+    return address

@@ -10,9 +10,8 @@ from __future__ import annotations
 import logging
 import traceback
 
-from redis.connection import parse_url
-
 from gatekeeper._parsers import redact_url
+from gatekeeper._redis_urls import parse_target
 from gatekeeper.state.snapshot import Snapshot
 
 __all__ = ["WatcherLog", "log"]
@@ -23,13 +22,15 @@ log = logging.getLogger("gatekeeper")
 class WatcherLog:
     def __init__(self, redis_url: str, state_key: str) -> None:
         self.url = redact_url(redis_url)
-        self._password: str | None = parse_url(redis_url).get("password")  # type: ignore[no-untyped-call]
+        self._secrets = parse_target(redis_url).secrets()
         self._state_key = state_key
         self._problems: frozenset[str] = frozenset()
         self._bug = ""
 
     def redact(self, text: str) -> str:
-        return text.replace(self._password, "***") if self._password else text
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
 
     def describe(self, exc: BaseException) -> str:
         return self.redact(f"{exc.__class__.__name__}: {exc}"[:300])

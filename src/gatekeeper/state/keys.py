@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Keys"]
+from gatekeeper._redis_urls import parse_target
+
+__all__ = ["Keys", "has_hash_tag"]
+
+
+def has_hash_tag(name: str) -> bool:
+    """Whether Redis Cluster would hash only a part of ``name``: the text between its
+    first ``{`` and the next ``}``, when that is not empty."""
+    start = name.find("{")
+    return start != -1 and name.find("}", start + 1) > start + 1
 
 
 @dataclass(frozen=True)
 class Keys:
-    """Every Redis name gatekeeper uses, derived from one prefix.
+    """Every Redis name gatekeeper uses, derived from one prefix (in a Redis Cluster, a
+    hash-tagged one: see :meth:`for_url`).
 
     ``<prefix>:state``   the mode, a plain string (absent means ``open``)
     ``<prefix>:info``    hash: message, retry_after, hold_until, since, owner, generation
@@ -24,6 +34,14 @@ class Keys:
     """
 
     prefix: str = "gatekeeper"
+
+    @classmethod
+    def for_url(cls, prefix: str, redis_url: str) -> Keys:
+        """The keys for ``prefix`` on that Redis: in a cluster they must share one hash
+        slot, so a prefix without a hash tag gets one (``{gatekeeper}:state``, ...)."""
+        if parse_target(redis_url).kind == "cluster" and not has_hash_tag(prefix):
+            prefix = f"{{{prefix}}}"
+        return cls(prefix)
 
     @property
     def state(self) -> str:

@@ -50,7 +50,7 @@ class StateWatcher:
         self, options: GateOptions, on_close: Callable[[StateWatcher], None] | None = None
     ) -> None:
         self.options = options
-        self.keys = Keys(options.prefix)
+        self.keys = Keys.for_url(options.prefix, options.redis_url)
         self._fail_mode = Mode.OPEN if options.fail_mode == "open" else Mode.MAINTENANCE
         self._on_close = on_close
         self.reset()
@@ -151,7 +151,7 @@ class StateWatcher:
         self._withdraw()
 
     def _client(self) -> redis.Redis:
-        return watcher_client(self.options.redis_url, self.options.connect_timeout)
+        return watcher_client(self.options.redis_url, self.options.connect_timeout, self.keys.state)
 
     def _session(self) -> None:
         client = self._client()
