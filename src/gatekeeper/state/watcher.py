@@ -40,7 +40,9 @@ __all__ = ["StateWatcher"]
 
 _REPORT_TICK = 0.005
 _MAX_WAIT = 0.25
-_MAX_BACKOFF = 2.0
+_MAX_BACKOFF = 1.0
+"""Seconds between reconnection attempts at most: a Sentinel or Cluster failover is over
+in a second or two, and each second beyond it is one the new state does not reach us."""
 
 
 class StateWatcher:
