@@ -31,6 +31,29 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
+# Valkey, for the Sentinel and Cluster tests that run against it as well as Redis: in the
+# main archive from Debian 13, in bookworm-backports for Debian 12.
+if ! command -v valkey-server >/dev/null 2>&1 || ! command -v valkey-cli >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing valkey-server valkey-tools with apt-get" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    suite=()
+    if [ "$(. /etc/os-release && echo "${VERSION_CODENAME:-}")" = bookworm ]; then
+      backports=/etc/apt/sources.list.d/gatekeeper-bookworm-backports.sources
+      [ -e "$backports" ] || printf '%s\n' "Types: deb" "URIs: http://deb.debian.org/debian" \
+        "Suites: bookworm-backports" "Components: main" \
+        "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg" >"$backports"
+      suite=(-t bookworm-backports)
+    fi
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq --no-install-recommends "${suite[@]}" valkey-server valkey-tools >/dev/null
+  else
+    echo "setup: missing valkey-server; install it (sudo apt-get install valkey-server" \
+      "valkey-tools; on Debian 12 from bookworm-backports) and rerun" >&2
+    exit 1
+  fi
+fi
+
 PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]" 2>&1 \
