@@ -21,6 +21,7 @@ from redis.lock import Lock
 
 from gatekeeper.core.modes import Mode
 from gatekeeper.exceptions import LockBusy
+from gatekeeper.state._sentinel import follow_primary
 from gatekeeper.state.keys import Keys
 
 __all__ = ["HoldLease", "LeaseEvent", "describe_event"]
@@ -163,6 +164,7 @@ class HoldLease:
         with self._guard:
             if self.overridden is not None:
                 return False
+            follow_primary(self.client)
             expected = self._tracked[0].value if self._tracked else ""
             ttl_ms = int(ttl * 1000) if ttl else 0
             keys = [self.keys.state, self.keys.info, self.keys.events, self.keys.handoff]
@@ -204,6 +206,7 @@ class HoldLease:
         with self._guard:
             if self._stopped:
                 return
+            follow_primary(self.client)  # a renewal must reach the master of now
             tracked = self._tracked
             if self.overridden is None and tracked is not None:
                 mode, fields = tracked

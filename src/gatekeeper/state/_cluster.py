@@ -92,6 +92,17 @@ class SlotNodeConnection(Connection):
         self.host, self.port = self.locator.owner()
         self.connect_check_health(check_health=True, retry_socket_connect=False)
 
+    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        # redis-py 8.1 reconnects a retried command in here, past connect(): to the old
+        # node. connect() asks the cluster which node serves the slot now.
+        if not self._sock:
+            try:  # once: the command retries
+                self._connect_to_owner()
+            except redis.ConnectionError:
+                self.locator.forget()
+                raise
+        super().send_packed_command(command, check_health)  # type: ignore[no-untyped-call]
+
     def read_response(self, *args: Any, **kwargs: Any) -> Any:
         try:
             return super().read_response(*args, **kwargs)
@@ -118,7 +129,9 @@ def slot_node_client(
     options = dict(kwargs)
     options.pop("db", None)  # a cluster has database 0 only, and RedisCluster refuses "db"
     tls = bool(options.pop("ssl", False))
-    discovery = {name: value for name, value in options.items() if name != "retry"}
+    discovery = {
+        name: value for name, value in options.items() if name not in ("retry", "retry_on_timeout")
+    }
     if tls:
         discovery["ssl"] = True
     locator = SlotLocator(startup, key_slot(route_key.encode()), discovery)

@@ -15,17 +15,21 @@ what they do after any error anyway.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import redis
-from redis.backoff import NoBackoff
+from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 from redis.retry import Retry
-from redis.sentinel import Sentinel, SentinelConnectionPool
+from redis.sentinel import SentinelConnectionPool
 
 from gatekeeper._redis_urls import RedisTarget, parse_target
 from gatekeeper.state._cluster import SlotNodeRedis, slot_node_client
+from gatekeeper.state._sentinel import sentinel_client
 
 __all__ = ["operator_client", "serving_node", "watcher_client"]
+
+T = TypeVar("T")
 
 
 def watcher_client(url: str, timeout: float, route_key: str) -> redis.Redis:
@@ -35,14 +39,37 @@ def watcher_client(url: str, timeout: float, route_key: str) -> redis.Redis:
         route_key,
         socket_connect_timeout=timeout,
         socket_timeout=timeout,
-        retry_on_timeout=False,
         retry=Retry(NoBackoff(), 0),
     )
 
 
 def operator_client(url: str, route_key: str) -> redis.Redis:
-    """A client for the ``gatekeeper`` command and the runner."""
-    return _client(parse_target(url), route_key, socket_connect_timeout=3, socket_timeout=5)
+    """A client for the ``gatekeeper`` command and the runner: a command typed, or a
+    renewal made, during a failover rides it out (a pool of gatekeeper's own, as for
+    Sentinel and Cluster, would retry nothing unless told)."""
+    retry = _Retry(ExponentialWithJitterBackoff(base=0.01, cap=1.0), 10)
+    return _client(
+        parse_target(url), route_key, socket_connect_timeout=3, socket_timeout=5, retry=retry
+    )
+
+
+class _Retry(Retry):
+    """redis-py's retry, but never of refused credentials (``AuthenticationError`` is a
+    ``ConnectionError``): ten retries would only delay the one-line error."""
+
+    def call_with_retry(
+        self,
+        do: Callable[[], T],
+        fail: Callable[..., Any],
+        is_retryable: Callable[[Exception], bool] | None = None,
+        with_failure_count: bool = False,
+    ) -> T:
+        def retryable(error: Exception) -> bool:
+            if isinstance(error, redis.AuthenticationError):
+                return False
+            return is_retryable is None or is_retryable(error)
+
+        return super().call_with_retry(do, fail, retryable, with_failure_count)
 
 
 def _client(target: RedisTarget, route_key: str, **options: Any) -> redis.Redis:
@@ -51,31 +78,7 @@ def _client(target: RedisTarget, route_key: str, **options: Any) -> redis.Redis:
     merged = {**target.connection, **options}
     if target.kind == "cluster":
         return slot_node_client(target.nodes, route_key, merged)
-    sentinel_options = {
-        name: value
-        for name, value in merged.items()
-        if name.startswith(("socket_", "ssl", "retry"))
-    }
-    # A sentinel of its own credentials has them in the query; else it has none, as is
-    # usual: redis-py would otherwise send the master's password to the sentinels.
-    sentinel = Sentinel(  # type: ignore[no-untyped-call]
-        list(target.nodes), sentinel_kwargs={**sentinel_options, **target.sentinel_auth}
-    )
-    assert target.service is not None  # parse_target requires it for a Sentinel URL
-    client: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
-        target.service, redis_class=_SentinelRedis, **merged
-    )
-    return client
-
-
-class _SentinelRedis(redis.Redis):
-    """The master's client; closing it closes the sentinel connections it asked too."""
-
-    def close(self) -> None:
-        super().close()
-        pool = self.connection_pool
-        if isinstance(pool, SentinelConnectionPool):
-            pool.sentinel_manager.close()
+    return sentinel_client(target, merged)
 
 
 def serving_node(client: redis.Redis) -> str:

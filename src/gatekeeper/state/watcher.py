@@ -31,6 +31,7 @@ from gatekeeper.options import GateOptions
 from gatekeeper.state._parking import LoopLot, LoopLots, ThreadLot, wake
 from gatekeeper.state._redis import watcher_client
 from gatekeeper.state._reporter import ProcessReporter
+from gatekeeper.state._sentinel import primary_moved
 from gatekeeper.state._watcher_log import WatcherLog
 from gatekeeper.state.keys import Keys
 from gatekeeper.state.processes import report_ttl, withdraw_report, write_report
@@ -182,6 +183,8 @@ class StateWatcher:
                         self._publish(dataclasses.replace(self.snapshot, mode=hint))
                     self._refresh(client, heartbeat=False)
                 elif time.monotonic() >= next_poll:
+                    if primary_moved(client, pubsub.connection):
+                        raise redis.ConnectionError("the sentinels name a new master")
                     self._refresh(client, heartbeat=True)
                     next_poll = time.monotonic() + self.options.poll_interval
                 if self.reporter.wanted(self.snapshot) and self.reporter.ready(self.snapshot):
