@@ -24,10 +24,13 @@ ServeFactory = Callable[..., Server]
 
 @pytest.fixture
 def serve(journal: Path, prefix: str) -> Iterator[ServeFactory]:
-    """Start the journaled app: ``serve(kind, redis_url, **env)``; stopped after the test."""
+    """Start the journaled app: ``serve(kind, redis_url, **env)``; stopped after the test.
+    ``hooks``: gunicorn with gatekeeper's hooks, whose workers report in as they boot."""
     servers: list[Server] = []
 
-    def factory(kind: str, redis_url: str, workers: int = 2, **env: str) -> Server:
+    def factory(
+        kind: str, redis_url: str, workers: int = 2, hooks: bool = False, **env: str
+    ) -> Server:
         full = {
             **FAST,
             "GATEKEEPER_REDIS_URL": redis_url,
@@ -36,7 +39,9 @@ def serve(journal: Path, prefix: str) -> Iterator[ServeFactory]:
             **env,
         }
         if kind == "gunicorn":
-            server = gunicorn("tests.support.apps.journal:wsgi_app", full, workers=workers)
+            server = gunicorn(
+                "tests.support.apps.journal:wsgi_app", full, workers=workers, hooks=hooks
+            )
         else:
             server = uvicorn("tests.support.apps.journal:asgi_app", full, workers=workers)
         servers.append(server)
