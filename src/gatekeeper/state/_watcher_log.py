@@ -57,6 +57,15 @@ class WatcherLog:
             kept.ttl if kept and kept.ttl else 0.0,
         )
 
+    def no_keyspace(self, exc: BaseException) -> None:
+        log.warning(
+            "gatekeeper: Redis refused the keyspace notification channels (%s); "
+            "listening on the events channel only: a bare SET or DEL of %s takes effect "
+            "within poll_interval, a PUBLISH at once",
+            self.describe(exc),
+            self._state_key,
+        )
+
     def failing(self, lost_for: float, fail_mode: str) -> None:
         log.error("gatekeeper: Redis lost for %.1fs; failing %s", lost_for, fail_mode)
 

@@ -75,6 +75,8 @@ class StateWatcher:
         self._connected: bool | None = None
         self._log = WatcherLog(self.options.redis_url, self.keys.state)
         self._vanished_at: float | None = None
+        self._keyspace = True
+        """Whether to subscribe to the keyspace channels (until an ACL refuses them)."""
 
     # -- used by request code -------------------------------------------------------
 
@@ -145,7 +147,8 @@ class StateWatcher:
             try:
                 self._session()
             except Exception as exc:  # the thread must outlive any error
-                self._on_failure(exc)
+                if self._on_failure(exc):
+                    continue
                 delay = min(_MAX_BACKOFF, 0.05 * 2**attempt) * random.uniform(0.8, 1.2)  # noqa: S311
                 attempt = min(attempt + 1, 10)
                 self._sleep_until_retry(delay)
@@ -161,7 +164,8 @@ class StateWatcher:
         pubsub = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
         try:
             db = int(client.connection_pool.connection_kwargs.get("db", 0) or 0)
-            pubsub.subscribe(self.keys.events, *self.keys.keyspace_channels(db))
+            keyspace = self.keys.keyspace_channels(db) if self._keyspace else []
+            pubsub.subscribe(self.keys.events, *keyspace)
             self._refresh(client, heartbeat=True)
             next_poll = time.monotonic() + self.options.poll_interval
             while not self._stop.is_set():
@@ -262,7 +266,14 @@ class StateWatcher:
         elif previous.closing is not snapshot.closing or previous.handoff is not snapshot.handoff:
             self.reporter.state_changed()  # a reload waits for this acknowledgement
 
-    def _on_failure(self, exc: BaseException) -> None:
+    def _on_failure(self, exc: BaseException) -> bool:
+        """Log and account for a failed session; ``True`` to retry at once."""
+        if isinstance(exc, redis.exceptions.NoPermissionError) and self._keyspace:
+            # An ACL (a managed service's, often) that allows the events channel but not
+            # the keyspace ones: subscribe to the events channel alone, not flap forever.
+            self._keyspace = False
+            self._log.no_keyspace(exc)
+            return True
         if not isinstance(exc, (redis.RedisError, OSError)):
             self._log.bug(exc)
         elif self._connected is not False:
@@ -272,6 +283,7 @@ class StateWatcher:
         if self.snapshot is None:
             self._publish(self._fallback())
         self._check_stale()
+        return False
 
     def _sleep_until_retry(self, delay: float) -> None:
         if self._last_ok is not None and not self._failed_over():
