@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import logging
+from pathlib import Path
 
 import pytest
 import redis
@@ -19,15 +20,7 @@ from gatekeeper.state._redis import operator_client
 from gatekeeper.state.keys import Keys
 from gatekeeper.state.watcher import StateWatcher
 from gatekeeper.testing import RedisServer
-from tests.support.helpers import wait_for
-
-# The README's line, with its prefix: keep the two the same.
-ACL_RULES = (
-    "on >{password} resetkeys resetchannels ~{prefix}:* &{prefix}:* "
-    "&__keyspace@*__:{prefix}:* -@all +@connection +get +set +del +mget +hset +hget "
-    "+hgetall +pexpire +pttl +publish +subscribe +zadd +zrem +zrangebyscore "
-    "+zremrangebyscore +eval +evalsha +script|load +multi +exec"
-)
+from tests.support.helpers import ACL_RULES, wait_for
 
 
 def test_least_privilege_user_runs_the_gate_the_cli_and_a_migration(
@@ -84,3 +77,10 @@ def test_acl_without_keyspace_channels_watcher_listens_on_events_without_flappin
         admin.close()
     assert caplog.text.count("refused the keyspace notification channels") == 1
     assert "unreachable" not in caplog.text
+
+
+def test_readme_acl_line_is_the_one_tested() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    line = next(text for text in readme.splitlines() if text.startswith("ACL SETUSER gatekeeper "))
+    expected = ACL_RULES.format(password="PASSWORD", prefix="gatekeeper")
+    assert line.removeprefix("ACL SETUSER gatekeeper ") == expected

@@ -20,7 +20,7 @@ from gatekeeper.state.store import info_fields
 from gatekeeper.state.watcher import StateWatcher
 from tests.support._ha_common import Flavour, call
 from tests.support.ha import HA, Kind, ha_topology
-from tests.support.helpers import wait_for
+from tests.support.helpers import ACL_RULES, wait_for
 from tests.support.redis_cluster import ClusterSet
 from tests.support.redis_sentinel import SentinelSet
 
@@ -193,3 +193,21 @@ def test_wrong_sentinel_password_is_refused_in_one_line(
     assert status != 0
     assert len(err.strip().splitlines()) == 1
     assert "not-it" not in err
+
+
+def test_least_privilege_cluster_user_runs_the_watcher_and_the_cli(
+    prefix: str, watchers: list[StateWatcher]
+) -> None:
+    # The README's ACL with the cluster's additions: the hash-tagged prefix, CLUSTER SLOTS.
+    tagged = "{" + prefix + "}"
+    rules = [*ACL_RULES.format(password="pw", prefix=tagged).split(), "+cluster|slots"]
+    with ClusterSet() as topology:
+        for port in topology.ports:
+            call(port, None, "ACL", "SETUSER", "gk", *rules)
+        url = topology.url().replace("redis+cluster://", "redis+cluster://gk:pw@")
+        ha = HA("cluster", topology, url, Keys.for_url(prefix, url))
+        watcher = watch(ha, prefix, watchers)
+        for mode in (Mode.HOLD, Mode.OPEN):
+            assert cli(ha, prefix, mode.value) == 0
+            wait_for(lambda m=mode: watcher.snapshot and watcher.snapshot.mode is m, 3)  # type: ignore[misc]
+        assert cli(ha, prefix, "status") == 0

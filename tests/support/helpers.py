@@ -12,6 +12,15 @@ from gatekeeper.state.keys import Keys
 
 T = TypeVar("T")
 
+# The least-privilege ACL the README gives (with {prefix} for its prefix): keep the two
+# the same. tests/state/test_acl.py and test_ha_watcher.py run everything under it.
+ACL_RULES = (
+    "on >{password} resetkeys resetchannels ~{prefix}:* &{prefix}:* "
+    "&__keyspace@*__:{prefix}:* -@all +@connection +get +set +del +mget +hset +hget "
+    "+hgetall +pexpire +pttl +publish +subscribe +zadd +zrem +zrangebyscore "
+    "+zremrangebyscore +eval +evalsha +script|load +multi +exec"
+)
+
 
 def wait_for(
     predicate: Callable[[], T], timeout: float = 5.0, interval: float = 0.002, what: str = ""
