@@ -13,7 +13,7 @@ from typing import Literal
 
 import redis
 
-from gatekeeper.state._redis import operator_client
+from gatekeeper.state._redis import operator_client, watcher_client
 from gatekeeper.state.keys import Keys
 from tests.support._ha_common import Address, Flavour
 from tests.support.redis_cluster import ClusterSet
@@ -100,7 +100,8 @@ class RenewalMonitor:
         return max((b - a for a, b in itertools.pairwise(times)), default=0.0)
 
     def _watch(self) -> None:
-        client = self.ha.client()
+        # No retries of its own: a retry's backoff would delay seeing a renewal.
+        client = watcher_client(self.ha.url, 0.5, self.ha.keys.state)
         last_ttl: int | None = None
         try:
             while not self._stop.wait(self.interval):

@@ -47,7 +47,9 @@ def operator_client(url: str, route_key: str) -> redis.Redis:
     """A client for the ``gatekeeper`` command and the runner: a command typed, or a
     renewal made, during a failover rides it out (a pool of gatekeeper's own, as for
     Sentinel and Cluster, would retry nothing unless told)."""
-    retry = _Retry(ExponentialWithJitterBackoff(base=0.01, cap=1.0), 10)
+    # Tries every quarter second at most, for some 4 s: a failover is over within that,
+    # and a renewal must land soon after it, not a backoff of a second later.
+    retry = _Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.25), 20)
     return _client(
         parse_target(url), route_key, socket_connect_timeout=3, socket_timeout=5, retry=retry
     )
