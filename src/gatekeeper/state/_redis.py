@@ -15,11 +15,12 @@ what they do after any error anyway.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import redis
-from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
+from redis.backoff import AbstractBackoff, ExponentialWithJitterBackoff, NoBackoff
 from redis.retry import Retry
 from redis.sentinel import SentinelConnectionPool
 
@@ -47,9 +48,9 @@ def operator_client(url: str, route_key: str) -> redis.Redis:
     """A client for the ``gatekeeper`` command and the runner: a command typed, or a
     renewal made, during a failover rides it out (a pool of gatekeeper's own, as for
     Sentinel and Cluster, would retry nothing unless told)."""
-    # Tries every quarter second at most, for some 4 s: a failover is over within that,
+    # Tries every quarter second at most, for 5 s at most: a failover is over within that,
     # and a renewal must land soon after it, not a backoff of a second later.
-    retry = _Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.25), 20)
+    retry = _Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.25), 20, budget=5.0)
     return _client(
         parse_target(url), route_key, socket_connect_timeout=3, socket_timeout=5, retry=retry
     )
@@ -57,7 +58,13 @@ def operator_client(url: str, route_key: str) -> redis.Redis:
 
 class _Retry(Retry):
     """redis-py's retry, but never of refused credentials (``AuthenticationError`` is a
-    ``ConnectionError``): ten retries would only delay the one-line error."""
+    ``ConnectionError``: retries would only delay the one-line error), and none that
+    would start more than ``budget`` seconds after the first try (attempts that each wait
+    out a timeout would otherwise add up to minutes)."""
+
+    def __init__(self, backoff: AbstractBackoff, retries: int, *, budget: float) -> None:
+        super().__init__(backoff, retries)
+        self.budget = budget
 
     def call_with_retry(
         self,
@@ -66,8 +73,10 @@ class _Retry(Retry):
         is_retryable: Callable[[Exception], bool] | None = None,
         with_failure_count: bool = False,
     ) -> T:
+        give_up_at = time.monotonic() + self.budget
+
         def retryable(error: Exception) -> bool:
-            if isinstance(error, redis.AuthenticationError):
+            if isinstance(error, redis.AuthenticationError) or time.monotonic() > give_up_at:
                 return False
             return is_retryable is None or is_retryable(error)
 

@@ -24,7 +24,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import redis
+from redis.backoff import NoBackoff
 from redis.connection import SSLConnection
+from redis.retry import Retry
 from redis.sentinel import (
     MasterNotFoundError,
     Sentinel,
@@ -35,6 +37,9 @@ from redis.sentinel import (
 from gatekeeper._redis_urls import RedisTarget
 
 __all__ = ["follow_primary", "primary_moved", "sentinel_client"]
+
+_SENTINEL_TIMEOUT = 1.0
+"""Seconds a sentinel gets to answer, at most."""
 
 
 class _Sentinels(Sentinel):
@@ -94,10 +99,16 @@ def sentinel_client(target: RedisTarget, options: Mapping[str, Any]) -> redis.Re
     # Sentinels get the timeouts and TLS settings, and their own credentials (from the
     # query) or none: redis-py would otherwise send the master's password to them.
     for_sentinels = {
-        name: value
-        for name, value in options.items()
-        if name.startswith(("socket_", "ssl")) or name == "retry"
+        name: value for name, value in options.items() if name.startswith(("socket_", "ssl"))
     }
+    # A sentinel answers at once or not at all: the next one is asked instead, and the
+    # command's own retries ask them all again. Retries here, inside those, multiplied:
+    # a TLS sentinel asked in plain text took some 250 s to give up on.
+    for name in ("socket_timeout", "socket_connect_timeout"):
+        for_sentinels[name] = min(
+            float(for_sentinels.get(name) or _SENTINEL_TIMEOUT), _SENTINEL_TIMEOUT
+        )
+    for_sentinels["retry"] = Retry(NoBackoff(), 0)
     sentinels = _Sentinels(  # type: ignore[no-untyped-call]
         list(target.nodes), sentinel_kwargs={**for_sentinels, **target.sentinel_auth}
     )
