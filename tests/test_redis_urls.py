@@ -70,6 +70,9 @@ def test_cluster_url_lists_startup_nodes() -> None:
         ("redis+cluster://n1?sentinel_password=x", "Sentinel URLs only"),
         ("http://localhost", "unknown scheme 'http'"),
         ("localhost:6379", "starts with a scheme"),
+        ("redis+sentinel://s1/svc?ssl_ca_certs=/ca.pem", "needs TLS: use a rediss\\+sentinel://"),
+        ("redis+cluster://n1?ssl_cert_reqs=none", "needs TLS: use a rediss\\+cluster://"),
+        ("redis://h?ssl_ca_certs=/ca.pem&ssl_cert_reqs=none", "need TLS: use a rediss://"),
     ],
 )
 def test_bad_url_is_refused_with_the_reason(url: str, fragment: str) -> None:

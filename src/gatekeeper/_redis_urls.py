@@ -72,6 +72,7 @@ def parse_target(url: str) -> RedisTarget:
     if not sep:
         raise ValueError("a Redis URL starts with a scheme, as in redis://host:6379/0")
     lowered = scheme.lower()
+    _refuse_tls_options_without_tls(lowered, url)
     if lowered not in HA_SCHEMES:
         if lowered not in ("redis", "rediss", "unix"):
             raise ValueError(f"unknown scheme {scheme!r}: expected one of {SCHEMES_TEXT}")
@@ -113,6 +114,23 @@ def parse_target(url: str) -> RedisTarget:
     if connection.pop("connection_class", None) is SSLConnection:
         connection["ssl"] = True
     return RedisTarget(kind, url, nodes, service, tls, connection, sentinel_auth)
+
+
+def _refuse_tls_options_without_tls(scheme: str, url: str) -> None:
+    # redis-py passes them to a plain connection, which fails on its first command with a
+    # TypeError: most likely "rediss" was meant, so say so now.
+    if scheme.startswith("rediss"):
+        return
+    names = {name for name, _ in parse_qsl(urlsplit(url).query, keep_blank_values=True)}
+    tls_only = sorted(name for name in names if name.startswith("ssl"))
+    if tls_only:
+        wanted = (
+            f"rediss{scheme.removeprefix('redis')}://"
+            if scheme.startswith("redis")
+            else "rediss://"
+        )
+        verb = "needs" if len(tls_only) == 1 else "need"
+        raise ValueError(f"{', '.join(tls_only)} {verb} TLS: use a {wanted} URL")
 
 
 def _node(text: str, default_port: int) -> tuple[str, int]:
