@@ -5,12 +5,17 @@ The binaries of a flavour (``redis-server``/``redis-cli`` or ``valkey-server``/
 loopback ports, one process per node (:class:`tools.procs.ServerProcess`, SIGKILLed to
 stop: nothing here persists), polling clients and a topology base whose ``start()`` stops
 whatever it started when it fails halfway and whose ``stop()`` removes its directory.
+
+With ``tls=True`` a topology makes a CA and a server certificate in its directory
+(:func:`make_tls_files`), every node listens on TLS only (``port 0``, clients need no
+certificate) and everything here that talks to a node (``ca=``) speaks TLS too.
 """
 
 from __future__ import annotations
 
 import shutil
 import socket
+import ssl
 import tempfile
 import time
 from abc import abstractmethod
@@ -24,11 +29,13 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from gatekeeper.testing import free_port
+from tests.support._ha_tls import TLSFiles, make_tls_files, tls_options
 from tools.procs import LOOPBACK, Managed, ServerProcess, poll_until, stop_process
 
 __all__ = [
-    "ERRORS", "LOOPBACK", "Address", "Flavour", "Node", "Topology", "answers", "binaries",
-    "call", "fields", "free_ports", "poll_client", "quote_conf", "role", "shown", "wait",
+    "ERRORS", "LOOPBACK", "Address", "Flavour", "Node", "TLSFiles", "Topology", "answers",
+    "binaries", "call", "fields", "free_ports", "make_tls_files", "poll_client", "quote_conf",
+    "role", "shown", "tls_options", "wait",
 ]  # fmt: skip
 
 Flavour = Literal["redis", "valkey"]
@@ -65,31 +72,46 @@ def free_ports(count: int) -> list[int]:
     return ports
 
 
-def answers(port: int) -> bool:
+def _connect(port: int, ca: Path | None, timeout: float) -> socket.socket:
+    sock = socket.create_connection((LOOPBACK, port), timeout=timeout)
+    if ca is None:
+        return sock
     try:
-        with socket.create_connection((LOOPBACK, port), timeout=0.2) as sock:
+        context = ssl.create_default_context(cafile=str(ca))
+        return context.wrap_socket(sock, server_hostname=LOOPBACK)
+    except BaseException:
+        sock.close()
+        raise
+
+
+def answers(port: int, ca: Path | None = None) -> bool:
+    """Whether a node answers ``PING`` (``NOAUTH`` too) right now, over TLS given ``ca``."""
+    try:
+        with _connect(port, ca, timeout=0.2) as sock:
             sock.sendall(b"PING\r\n")
             return sock.recv(64).startswith((b"+PONG", b"-NOAUTH"))
-    except OSError:
+    except OSError:  # ssl.SSLError among them
         return False
 
 
-def poll_client(port: int, password: str | None, timeout: float = 1.0) -> redis.Redis:
+def poll_client(
+    port: int, password: str | None, timeout: float = 1.0, *, ca: Path | None = None
+) -> redis.Redis:
     # For polling: no retries, so a dead node costs one refused connection.
     return redis.Redis(
         LOOPBACK, port, password=password, decode_responses=True, socket_timeout=timeout,
-        socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0),
+        socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0), **tls_options(ca),
     )  # fmt: skip
 
 
-def call(port: int, password: str | None, *args: str) -> Any:
-    with poll_client(port, password) as client:
+def call(port: int, password: str | None, *args: str, ca: Path | None = None) -> Any:
+    with poll_client(port, password, ca=ca) as client:
         return client.execute_command(*args)
 
 
-def role(port: int, password: str | None) -> str:
+def role(port: int, password: str | None, ca: Path | None = None) -> str:
     try:
-        return str(call(port, password, "ROLE")[0])
+        return str(call(port, password, "ROLE", ca=ca)[0])
     except ERRORS:
         return "unreachable"
 
@@ -135,12 +157,12 @@ def quote_conf(value: str) -> str:
 class Node(ServerProcess):
     """One server (or sentinel) process in its own directory, on 127.0.0.1:``port``."""
 
-    def __init__(self, port: int, home: Path, argv: Sequence[str]) -> None:
+    def __init__(self, port: int, home: Path, argv: Sequence[str], ca: Path | None = None) -> None:
         home.mkdir(exist_ok=True)
         self.home = home
         super().__init__(
             argv, port, name=f"{Path(argv[0]).name}:{port}", log_path=home / "log",
-            ready=lambda: answers(port), start_timeout=10.0, stop_signals=(),
+            ready=lambda: answers(port, ca), start_timeout=10.0, stop_signals=(),
         )  # fmt: skip
 
     @property
@@ -158,20 +180,46 @@ class Node(ServerProcess):
 
 class Topology(Managed):
     """Nodes of one flavour in one temporary directory; ``start()`` runs ``_start()`` and
-    stops everything if it raises, ``stop()`` kills every node and removes the directory."""
+    stops everything if it raises, ``stop()`` kills every node and removes the directory.
+    With ``tls``, ``start()`` first makes :attr:`tls_files` there."""
 
-    def __init__(self, flavour: Flavour, password: str | None) -> None:
+    def __init__(self, flavour: Flavour, password: str | None, tls: bool = False) -> None:
         self.flavour = flavour
         self.server, self.cli = binaries(flavour)
         self.password = password
+        self.tls = tls
+        self.tls_files: TLSFiles | None = None
         self.nodes: list[Node] = []
         self._dir: Path | None = None
+
+    @property
+    def ca(self) -> Path | None:
+        """The CA certificate to check the nodes' certificates with (``None``: no TLS)."""
+        return None if self.tls_files is None else self.tls_files.ca
+
+    def _tls_settings(self) -> list[tuple[str, str]]:
+        """The TLS directives every node gets, data node and sentinel alike."""
+        files = self.tls_files
+        if files is None:
+            return []
+        return [
+            ("tls-cert-file", str(files.cert)), ("tls-key-file", str(files.key)),
+            ("tls-ca-cert-file", str(files.ca)), ("tls-auth-clients", "no"),
+            ("tls-replication", "yes"),
+        ]  # fmt: skip
+
+    def _node(self, port: int, home: Path, argv: Sequence[str]) -> Node:
+        return Node(port, home, argv, self.ca)
 
     def _data_argv(self, port: int, home: Path, *extra: str) -> list[str]:
         pw = self.password
         auth = ["--requirepass", pw, "--masterauth", pw] if pw else []
+        listen = ["--port", str(port)]
+        if self.tls:
+            listen = ["--port", "0", "--tls-port", str(port)]
+            listen += [arg for name, value in self._tls_settings() for arg in (f"--{name}", value)]
         return [
-            self.server, "--port", str(port), "--bind", LOOPBACK, "--protected-mode", "no",
+            self.server, *listen, "--bind", LOOPBACK, "--protected-mode", "no",
             "--dir", str(home), "--save", "", "--appendonly", "no",
             # A master waits 5 s by default for more replicas before a diskless full sync.
             "--repl-diskless-sync-delay", "0",
@@ -193,7 +241,7 @@ class Topology(Managed):
         return [node for node in nodes if node.process is not None]
 
     def _replication(self, node: Node) -> dict[str, Any]:
-        with poll_client(node.port, self.password) as client:
+        with poll_client(node.port, self.password, ca=self.ca) as client:
             return dict(client.info("replication"))
 
     def _link(self, node: Node) -> Any:
@@ -204,17 +252,18 @@ class Topology(Managed):
         return [shown(partial(self._link, node)) for node in nodes]
 
     def client_for(self, address: Address) -> redis.Redis:
-        """A plain client to one node (the caller closes it)."""
+        """A plain client to one node, over TLS if the topology is (the caller closes it)."""
         host, port = address
         return redis.Redis(
             host, port, password=self.password, decode_responses=True,
-            socket_timeout=5.0, socket_connect_timeout=2.0,
+            socket_timeout=5.0, socket_connect_timeout=2.0, **tls_options(self.ca),
         )  # fmt: skip
 
     def stop(self) -> None:
         for node in self.nodes:
             node.stop()
         self.nodes = []
+        self.tls_files = None
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
@@ -222,6 +271,8 @@ class Topology(Managed):
     def start(self) -> None:
         self.stop()
         try:
+            if self.tls:
+                self.tls_files = make_tls_files(self._home("tls"))
             self._start()
         except BaseException:
             self.stop()

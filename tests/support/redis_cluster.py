@@ -14,6 +14,9 @@ over) joined by ``<cli> --cluster create ... --cluster-replicas 1``. Each node's
 port is a free port of its own (``--cluster-port``): the default, port + 10000, may be taken
 or past 65535 for an ephemeral port. ``start()`` returns once every node says
 ``cluster_state:ok`` with all 16384 slots assigned and every replica is in sync.
+
+``ClusterSet(tls=True)``: clients, replication and the cluster bus all speak TLS only (a
+CA of its own in the topology's directory); ``url()`` is ``rediss+cluster://...?ssl_ca_certs=``.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from __future__ import annotations
 import subprocess
 from functools import partial
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from tests.support._ha_common import (
     LOOPBACK,
@@ -52,17 +55,24 @@ class ClusterSet(Topology):
         flavour: Flavour = "redis",
         password: str | None = None,
         node_timeout_ms: int = 1000,
+        tls: bool = False,
     ) -> None:
-        super().__init__(flavour, password)
+        super().__init__(flavour, password, tls)
         self.node_timeout_ms = node_timeout_ms
 
     @property
     def ports(self) -> list[int]:
         return [node.port for node in self.nodes]
 
-    def url(self, scheme: str = "redis+cluster") -> str:
+    def url(self, scheme: str | None = None) -> str:
+        """``redis+cluster://`` (``rediss+cluster://`` with TLS, whose query then names the
+        CA: also given a TLS ``scheme``, never a plain one)."""
+        scheme = scheme or ("rediss+cluster" if self.tls else "redis+cluster")
         auth = f":{quote(self.password, safe='')}@" if self.password else ""
-        return f"{scheme}://{auth}" + ",".join(f"{LOOPBACK}:{port}" for port in self.ports[:3])
+        hosts = ",".join(f"{LOOPBACK}:{port}" for port in self.ports[:3])
+        tls = self.ca is not None and scheme.startswith("rediss")
+        query = f"?{urlencode({'ssl_ca_certs': str(self.ca)})}" if tls else ""
+        return f"{scheme}://{auth}{hosts}{query}"
 
     def _start(self) -> None:
         ports = free_ports(2 * NODES)
@@ -72,14 +82,16 @@ class ClusterSet(Topology):
                 port, home, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
                 "--cluster-node-timeout", str(self.node_timeout_ms), "--cluster-port", str(bus),
                 "--cluster-replica-validity-factor", "0",
+                *(["--tls-cluster", "yes"] if self.tls else []),
             )  # fmt: skip
-            self.nodes.append(Node(port, home, argv))
+            self.nodes.append(self._node(port, home, argv))
         for node in self.nodes:
             node.start()
         auth = ["-a", self.password, "--no-auth-warning"] if self.password else []
+        tls = [] if self.ca is None else ["--tls", "--cacert", str(self.ca)]
         create = [
             self.cli, "--cluster", "create", *(f"{LOOPBACK}:{port}" for port in self.ports),
-            "--cluster-replicas", "1", "--cluster-yes", *auth,
+            "--cluster-replicas", "1", "--cluster-yes", *auth, *tls,
         ]  # fmt: skip
         done = subprocess.run(
             create, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60
@@ -89,7 +101,7 @@ class ClusterSet(Topology):
         wait(self._formed, 30.0, "every node ok with its replica", self._seen, self.nodes)
 
     def _info(self, node: Node) -> dict[str, str]:
-        return fields(str(call(node.port, self.password, "CLUSTER", "INFO")))
+        return fields(str(call(node.port, self.password, "CLUSTER", "INFO", ca=self.ca)))
 
     def _ok(self, node: Node) -> bool:
         info = self._info(node)
@@ -118,13 +130,14 @@ class ClusterSet(Topology):
         return {node.port: shown(partial(self._summary, node)) for node in self._live(self.nodes)}
 
     def _owner_seen_by(self, node: Node, slot: int) -> Address:
-        for entry in call(node.port, self.password, "CLUSTER", "SLOTS"):
+        for entry in call(node.port, self.password, "CLUSTER", "SLOTS", ca=self.ca):
             if int(entry[0]) <= slot <= int(entry[1]):
                 return (str(entry[2][0]), int(entry[2][1]))
         raise RuntimeError(f"{node.name} knows no node serving slot {slot}")
 
     def _slot(self, key: str) -> int:
-        return int(call(self._live(self.nodes)[0].port, self.password, "CLUSTER", "KEYSLOT", key))
+        port = self._live(self.nodes)[0].port
+        return int(call(port, self.password, "CLUSTER", "KEYSLOT", key, ca=self.ca))
 
     def owner_of(self, key: str) -> Address:
         """The master serving ``key``'s slot, as the first live node sees it."""
@@ -146,7 +159,8 @@ class ClusterSet(Topology):
             views[:] = sorted({self._owner_seen_by(node, slot) for node in live})
             if len(views) != 1 or views[0] == tuple(old):
                 return False
-            return role(views[0][1], self.password) == "master" and all(map(self._ok, live))
+            master = role(views[0][1], self.password, self.ca) == "master"
+            return master and all(map(self._ok, live))
 
         what = f"a master other than {old} for slot {slot}"
         wait(moved, timeout, what, lambda: (views, self._seen()), self._live(self.nodes))

@@ -13,6 +13,9 @@ fails (a split vote, say) is tried again only ``2 * failover_timeout_ms`` later,
 own rule, hence a small default. ``start()`` returns once both replicas are in sync and
 every sentinel knows both replicas and the two other sentinels, so a failover can begin at
 once. A kill is failed over in about 2.3 s (Redis 7.0 and Valkey 8.0 alike).
+
+``SentinelSet(tls=True)``: every node, sentinels included, speaks TLS only (a CA of its
+own in the topology's directory) and ``url()`` is ``rediss+sentinel://...?ssl_ca_certs=``.
 """
 
 from __future__ import annotations
@@ -63,8 +66,9 @@ class SentinelSet(Topology):
         sentinel_password: str | None = None,
         down_after_ms: int = 1000,
         failover_timeout_ms: int = 3000,
+        tls: bool = False,
     ) -> None:
-        super().__init__(flavour, password)
+        super().__init__(flavour, password, tls)
         self.service = service
         self.sentinel_password = sentinel_password
         self.down_after_ms = down_after_ms
@@ -76,11 +80,16 @@ class SentinelSet(Topology):
     def sentinel_ports(self) -> list[int]:
         return [node.port for node in self.sentinels]
 
-    def url(self, scheme: str = "redis+sentinel", db: int = 0) -> str:
+    def url(self, scheme: str | None = None, db: int = 0) -> str:
+        """``redis+sentinel://`` (``rediss+sentinel://`` with TLS, whose query then names
+        the CA: also given a TLS ``scheme``, never a plain one)."""
+        scheme = scheme or ("rediss+sentinel" if self.tls else "redis+sentinel")
         auth = f":{quote(self.password, safe='')}@" if self.password else ""
         hosts = ",".join(f"{LOOPBACK}:{port}" for port in self.sentinel_ports)
-        secret = self.sentinel_password
-        query = f"?{urlencode({'sentinel_password': secret})}" if secret else ""
+        options = {"sentinel_password": self.sentinel_password} if self.sentinel_password else {}
+        if self.ca is not None and scheme.startswith("rediss"):
+            options["ssl_ca_certs"] = str(self.ca)
+        query = f"?{urlencode(options)}" if options else ""
         return f"{scheme}://{auth}{hosts}/{quote(self.service, safe='')}/{db}{query}"
 
     def _start(self) -> None:
@@ -89,7 +98,7 @@ class SentinelSet(Topology):
         for port in ports[: 1 + REPLICAS]:
             home = self._home(f"data-{port}")
             follow = () if port == master_port else ("--replicaof", LOOPBACK, str(master_port))
-            self.data.append(Node(port, home, self._data_argv(port, home, *follow)))
+            self.data.append(self._node(port, home, self._data_argv(port, home, *follow)))
         self.nodes.extend(self.data)
         for node in self.data:
             node.start()
@@ -101,7 +110,7 @@ class SentinelSet(Topology):
             home.mkdir()  # the conf goes in before the node exists
             conf = home / "sentinel.conf"  # Sentinel rewrites it: one writable file each
             conf.write_text(self._sentinel_conf(port, home, master_port))
-            self.sentinels.append(Node(port, home, [self.server, str(conf), "--sentinel"]))
+            self.sentinels.append(self._node(port, home, [self.server, str(conf), "--sentinel"]))
         self.nodes.extend(self.sentinels)
         for node in self.sentinels:
             node.start()
@@ -110,8 +119,12 @@ class SentinelSet(Topology):
 
     def _sentinel_conf(self, port: int, home: Path, master_port: int) -> str:
         name = self.service
+        listen = [f"port {port}"]
+        if self.tls:
+            listen = ["port 0", f"tls-port {port}"]
+            listen += [f"{key} {quote_conf(value)}" for key, value in self._tls_settings()]
         lines = [
-            f"port {port}", f"bind {LOOPBACK}", "protected-mode no", f"dir {quote_conf(str(home))}",
+            *listen, f"bind {LOOPBACK}", "protected-mode no", f"dir {quote_conf(str(home))}",
             "sentinel resolve-hostnames no",
             f"sentinel monitor {name} {LOOPBACK} {master_port} {QUORUM}",
             f"sentinel down-after-milliseconds {name} {self.down_after_ms}",
@@ -129,7 +142,7 @@ class SentinelSet(Topology):
         self.data, self.sentinels = [], []
 
     def _ask(self, sentinel: Node, *args: str) -> Any:
-        return call(sentinel.port, self.sentinel_password, "SENTINEL", *args)
+        return call(sentinel.port, self.sentinel_password, "SENTINEL", *args, ca=self.ca)
 
     def _named_by(self, sentinel: Node) -> Address:
         host, port = self._ask(sentinel, "GET-MASTER-ADDR-BY-NAME", self.service)
@@ -195,7 +208,7 @@ class SentinelSet(Topology):
             views[:] = sorted({self._named_by(node) for node in self._live(self.sentinels)})
             if len(views) != 1 or views[0] == tuple(old):
                 return False
-            return role(views[0][1], self.password) == "master"
+            return role(views[0][1], self.password, self.ca) == "master"
 
         live = self._live(self.sentinels)
         wait(moved, timeout, f"a master other than {old}", lambda: views, live)
