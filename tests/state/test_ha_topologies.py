@@ -21,7 +21,7 @@ from tests.support.redis_sentinel import SentinelSet
 pytestmark = pytest.mark.slow
 
 KEY = "{gatekeeper}:state"
-FAILOVER_TIMEOUT = 15.0
+FAILOVER_TIMEOUT = 30.0  # one failed election (split votes) retries after 2 x 3 s
 
 
 def _running(topology: Topology) -> tuple[list[int], Path]:

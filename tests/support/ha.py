@@ -44,7 +44,7 @@ class HA:
         old = self.primary()
         return old, self.topology.kill_node(old)
 
-    def wait_new_primary(self, old: Address, timeout: float = 15.0) -> Address:
+    def wait_new_primary(self, old: Address, timeout: float = 30.0) -> Address:
         if isinstance(self.topology, SentinelSet):
             return self.topology.wait_failover(old, timeout)
         return self.topology.wait_owner_changed(self.keys.state, old, timeout)

@@ -147,7 +147,7 @@ class ClusterSet(Topology):
         """SIGKILL one node; the ``time.monotonic()`` of the kill."""
         return self._node_at(address).kill()
 
-    def wait_owner_changed(self, key: str, old: Address, timeout: float = 15.0) -> Address:
+    def wait_owner_changed(self, key: str, old: Address, timeout: float = 30.0) -> Address:
         """Wait until every live node names one master other than ``old`` for ``key``'s
         slot, that node answers ``ROLE`` as a master and every live node says
         ``cluster_state:ok``; return the new master."""

@@ -199,7 +199,7 @@ class SentinelSet(Topology):
         self._ask(self._live(self.sentinels)[0], "FAILOVER", self.service)
         return old
 
-    def wait_failover(self, old: Address, timeout: float = 15.0) -> Address:
+    def wait_failover(self, old: Address, timeout: float = 30.0) -> Address:
         """Wait until every live sentinel names one master other than ``old`` and that node
         answers ``ROLE`` as a master; return it."""
         views: list[Address] = []
