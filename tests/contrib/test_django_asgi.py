@@ -70,7 +70,11 @@ async def test_two_held_requests_leave_health_checks_answered(
     set_state(r, keys, None)
     read, write = await asyncio.wait_for(asyncio.gather(*held), timeout=5)
     assert (read.status_code, write.status_code) == (200, 200)
-    assert write.json() == {"inflight": 1, "writes": 1, "method": "POST"}
+    probe = write.json()
+    # Released together, the GET may or may not still be in flight when the POST's view
+    # counts: the POST counts itself, as the one write, either way.
+    assert (probe["writes"], probe["method"]) == (1, "POST")
+    assert probe["inflight"] in (1, 2)
     assert (watcher.counters.released_total, watcher.counters.inflight) == (2, 0)
 
 
