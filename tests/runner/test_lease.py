@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 import redis
@@ -22,6 +23,7 @@ from gatekeeper.runner.options import RunOptions
 from gatekeeper.runner.progress import Progress
 from gatekeeper.state.keys import Keys
 from gatekeeper.state.store import info_fields, set_mode, set_open
+from gatekeeper.testing import RedisServer
 from tests.support.helpers import wait_for
 
 
@@ -227,47 +229,43 @@ def test_no_renewal_writes_after_stop(client: redis.Redis, keys: Keys, r: redis.
     lease.release()
 
 
-def test_heartbeat_reports_redis_errors_once_and_recovery(keys: Keys, redis_server: object) -> None:
-    from gatekeeper.testing import RedisServer
-
+@contextmanager
+def beating_lease(
+    keys: Keys, ttl: float
+) -> Iterator[tuple[RedisServer, redis.Redis, RecordingLease]]:
+    """A lease holding the state on a Redis of its own, its heartbeat started."""
     with RedisServer() as server:
         client = redis.Redis.from_url(server.url, socket_timeout=1, socket_connect_timeout=1)
-        lease = RecordingLease(client, keys, ttl=0.6)
+        lease = RecordingLease(client, keys, ttl=ttl)
         lease.acquire()
-        lease.write(Mode.HOLD, info_fields(), ttl=0.6)
+        lease.write(Mode.HOLD, info_fields(), ttl=ttl)
         lease.start()
         try:
-            server.stop()
-            wait_for(lambda: ("redis-error", "ConnectionError") in lease.events, timeout=3)
-            server.start()
-            wait_for(lambda: ("redis-ok", "") in lease.events, timeout=5)
-            wait_for(lambda: client.get(keys.state) == b"hold", timeout=2)
+            yield server, client, lease
         finally:
             lease.stop()
             client.close()
-        kinds = [kind for kind, _ in lease.events]
-        assert kinds.count("redis-error") == 1
-        assert "restored" in kinds
+
+
+def test_heartbeat_reports_redis_errors_once_and_recovery(keys: Keys) -> None:
+    with beating_lease(keys, ttl=0.6) as (server, client, lease):
+        server.stop()
+        wait_for(lambda: ("redis-error", "ConnectionError") in lease.events, timeout=3)
+        server.start()
+        wait_for(lambda: ("redis-ok", "") in lease.events, timeout=5)
+        wait_for(lambda: client.get(keys.state) == b"hold", timeout=2)
+    kinds = [kind for kind, _ in lease.events]
+    assert kinds.count("redis-error") == 1
+    assert "restored" in kinds
 
 
 def test_heartbeat_after_failed_renewal_retries_within_a_second(keys: Keys) -> None:
     # A 6 s TTL renews every 2 s. After a failed renewal the next try must come well
     # before that, or a failover would leave the new master without a renewal for a
     # third of the TTL (before the fix: 2 s later, beyond this test's 1 s).
-    from gatekeeper.testing import RedisServer
-
-    with RedisServer() as server:
-        client = redis.Redis.from_url(server.url, socket_timeout=1, socket_connect_timeout=1)
-        lease = RecordingLease(client, keys, ttl=6.0)
-        lease.acquire()
-        lease.write(Mode.HOLD, info_fields(), ttl=6.0)
-        lease.start()
-        try:
-            server.stop()
-            wait_for(lambda: ("redis-error", "ConnectionError") in lease.events, timeout=4)
-            server.start()  # empty, as a new master may be: the state is restored
-            wait_for(lambda: client.get(keys.state) == b"hold", timeout=1.0, what="a retry")
-        finally:
-            lease.stop()
-            client.close()
-        assert ("redis-ok", "") in lease.events
+    with beating_lease(keys, ttl=6.0) as (server, client, lease):
+        server.stop()
+        wait_for(lambda: ("redis-error", "ConnectionError") in lease.events, timeout=4)
+        server.start()  # empty, as a new master may be: the state is restored
+        wait_for(lambda: client.get(keys.state) == b"hold", timeout=1.0, what="a retry")
+    assert ("redis-ok", "") in lease.events

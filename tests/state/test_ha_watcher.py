@@ -19,7 +19,7 @@ from gatekeeper.state.keys import Keys
 from gatekeeper.state.store import info_fields
 from gatekeeper.state.watcher import StateWatcher
 from tests.support._ha_common import Flavour, call
-from tests.support.ha import HA, Kind, ha_topology
+from tests.support.ha import HA, Kind, ha_topology, sentinel_ha
 from tests.support.helpers import ACL_RULES, wait_for
 from tests.support.redis_cluster import ClusterSet
 from tests.support.redis_sentinel import SentinelSet
@@ -82,11 +82,10 @@ def test_graceful_sentinel_failover_watcher_follows_the_new_master(
 ) -> None:
     # The old master answers as a master for ~10 s after SENTINEL FAILOVER: a watcher that
     # stayed connected to it would hear nothing of the new one for that long.
-    with ha_topology("sentinel", prefix) as ha:
-        assert isinstance(ha.topology, SentinelSet)
+    with sentinel_ha(prefix) as (ha, sentinels):
         watcher = watch(ha, prefix, watchers, poll=0.5)
-        old = ha.topology.failover()
-        new = ha.topology.wait_failover(old)
+        old = sentinels.failover()
+        new = sentinels.wait_failover(old)
         moved = time.monotonic()
         assert cli(ha, prefix, "maintenance") == 0  # a fresh connection: the new master
         wait_for(lambda: watcher.snapshot and watcher.snapshot.mode is Mode.MAINTENANCE, 4)
@@ -96,17 +95,16 @@ def test_graceful_sentinel_failover_watcher_follows_the_new_master(
 
 
 def test_graceful_sentinel_failover_lease_renews_on_the_new_master(prefix: str) -> None:
-    with ha_topology("sentinel", prefix) as ha:
-        assert isinstance(ha.topology, SentinelSet)
+    with sentinel_ha(prefix) as (ha, sentinels):
         client = ha.client()
         lease = HoldLease(client, ha.keys, token="t", ttl=3.0, on_event=lambda *_: None)
         lease.acquire()
         lease.write(Mode.HOLD, info_fields(), ttl=3.0)
         lease.start()
         try:
-            old = ha.topology.failover()
-            new = ha.topology.wait_failover(old)
-            on_new = ha.topology.client_for(new)
+            old = sentinels.failover()
+            new = sentinels.wait_failover(old)
+            on_new = sentinels.client_for(new)
             ttls: list[int] = []
             deadline = time.monotonic() + 5  # beyond the TTL: unrenewed, it would be gone
             while time.monotonic() < deadline:
@@ -122,19 +120,18 @@ def test_graceful_sentinel_failover_lease_renews_on_the_new_master(prefix: str) 
 
 
 def test_old_master_demoted_readonly_reconnects_to_the_new_one(prefix: str) -> None:
-    with ha_topology("sentinel", prefix) as ha:
-        assert isinstance(ha.topology, SentinelSet)
+    with sentinel_ha(prefix) as (ha, sentinels):
         client = ha.client()
         try:
             client.set(ha.keys.state, "hold")  # connected to the first master
-            old = ha.topology.failover()
-            new = ha.topology.wait_failover(old)
+            old = sentinels.failover()
+            new = sentinels.wait_failover(old)
             call(old[1], None, "REPLICAOF", *map(str, new))  # what Sentinel does later
             wait_for(lambda: call(old[1], None, "ROLE")[0] == "slave", 5)
             client.set(ha.keys.state, "maintenance")  # READONLY there: retried on the new
         finally:
             client.close()
-        on_new = ha.topology.client_for(new)
+        on_new = sentinels.client_for(new)
         assert on_new.get(ha.keys.state) == "maintenance"
         on_new.close()
 

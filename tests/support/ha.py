@@ -19,7 +19,7 @@ from tests.support._ha_common import Address, Flavour
 from tests.support.redis_cluster import ClusterSet
 from tests.support.redis_sentinel import SentinelSet
 
-__all__ = ["HA", "RenewalMonitor", "ha_topology"]
+__all__ = ["HA", "RenewalMonitor", "ha_topology", "sentinel_ha"]
 
 Kind = Literal["sentinel", "cluster"]
 
@@ -66,6 +66,14 @@ def ha_topology(kind: Kind, prefix: str, flavour: Flavour = "redis") -> Iterator
     with topology:
         url = topology.url()
         yield HA(kind, topology, url, Keys.for_url(prefix, url))
+
+
+@contextmanager
+def sentinel_ha(prefix: str) -> Iterator[tuple[HA, SentinelSet]]:
+    """:func:`ha_topology` for Sentinel, with the set itself typed as one."""
+    with ha_topology("sentinel", prefix) as ha:
+        assert isinstance(ha.topology, SentinelSet)
+        yield ha, ha.topology
 
 
 @dataclass
