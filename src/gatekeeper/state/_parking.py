@@ -19,9 +19,12 @@ place is woken.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import threading
+from typing import Any
 
-__all__ = ["LoopLot", "LoopLots", "Spot", "ThreadLot", "wake"]
+__all__ = ["LoopLot", "LoopLots", "Spot", "ThreadLot", "wait_done", "wake"]
 
 
 class ThreadLot:
@@ -142,3 +145,26 @@ def wake(waiter: asyncio.Future[None] | None) -> None:
     """Complete ``waiter`` unless it is gone or already done."""
     if waiter is not None and not waiter.done():
         waiter.set_result(None)
+
+
+async def wait_done(future: concurrent.futures.Future[Any], timeout: float) -> None:
+    """Wait, on the running loop, until a thread's ``future`` is done or ``timeout`` passed.
+
+    Waits on a future of its own, never on ``future`` itself: a timeout here cancels
+    only this wait, not what every other waiter waits for.
+    """
+    if future.done():
+        return
+    loop = asyncio.get_running_loop()
+    waiter: asyncio.Future[None] = loop.create_future()
+
+    def settle(_: object) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            loop.call_soon_threadsafe(wake, waiter)
+
+    future.add_done_callback(settle)
+    timer = loop.call_later(timeout, wake, waiter)
+    try:
+        await waiter
+    finally:
+        timer.cancel()

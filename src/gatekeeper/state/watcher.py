@@ -15,7 +15,6 @@ pre-fork server forks would not exist in the workers); a forked child's copy sta
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import contextlib
 import dataclasses
@@ -28,7 +27,7 @@ import redis
 
 from gatekeeper.core.modes import Mode, mode_hint
 from gatekeeper.options import GateOptions
-from gatekeeper.state._parking import LoopLot, LoopLots, ThreadLot, wake
+from gatekeeper.state._parking import LoopLot, LoopLots, ThreadLot, wait_done
 from gatekeeper.state._redis import watcher_client
 from gatekeeper.state._reporter import ProcessReporter
 from gatekeeper.state._sentinel import primary_moved
@@ -99,27 +98,9 @@ class StateWatcher:
             return self._fallback()
 
     async def wait_ready_async(self) -> Snapshot:
-        """:meth:`wait_ready` for an event loop.
-
-        Waits on a future of its own, never on :attr:`ready` itself: a timeout here
-        cancels only this wait, not the start-up that every other request waits for.
-        """
+        """:meth:`wait_ready` for an event loop (its timeout cancels only this wait)."""
         self.start()
-        if self.ready.done():
-            return self.ready.result()
-        loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[None] = loop.create_future()
-
-        def settle(_: object) -> None:
-            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-                loop.call_soon_threadsafe(wake, waiter)
-
-        self.ready.add_done_callback(settle)
-        timer = loop.call_later(self._startup_timeout, wake, waiter)
-        try:
-            await waiter
-        finally:
-            timer.cancel()
+        await wait_done(self.ready, self._startup_timeout)
         return self.ready.result() if self.ready.done() else self._fallback()
 
     def loop_lot(self) -> LoopLot:
