@@ -2,8 +2,9 @@
 
 The watcher's client never retries on its own: every lost connection must reach the
 watcher's loop, which reconnects and then knows the next read follows a gap (see
-``snapshot.keep_vanished``). The operator's client keeps redis-py's retries: a command
-typed by hand may as well survive a blip.
+``snapshot.keep_vanished``). The operator's client retries, every quarter second at most
+for 5 s at most, never refused credentials: a command typed by hand, or a runner's
+renewal, rides out a blip or a failover.
 
 Whatever the URL names, the result is a plain ``redis.Redis`` whose connections go to the
 node that holds gatekeeper's keys now: the master a Sentinel names (redis-py's
