@@ -68,6 +68,8 @@ def test_primary_killed_under_load_no_request_fails_and_new_state_arrives(
             every = dict.fromkeys(ids, "maintenance")
             wait_for(lambda: modes(client, ha.keys, ids) == every, failover + 10, interval=0.02)
             reached = time.monotonic() - killed
+            # At 50 req/s an arrival may not fall in a short window: wait for one 503.
+            wait_for(lambda: any(r.status == 503 for r in load.finished), 5, what="a 503")
             operator(ha, prefix, "open")
             wait_for(lambda: set(modes(client, ha.keys, ids).values()) == {"open"}, 10)
             time.sleep(0.5)  # some traffic after the open: it must be answered again

@@ -110,7 +110,9 @@ class RenewalMonitor:
     def _watch(self) -> None:
         # No retries of its own: a retry's backoff would delay seeing a renewal.
         client = watcher_client(self.ha.url, 0.5, self.ha.keys.state)
-        last_ttl: int | None = None
+        # A renewal moves the expiry later. Comparing TTLs instead missed the first renewal
+        # after an outage whenever the TTL read before it had been higher.
+        expires: float | None = None
         try:
             while not self._stop.wait(self.interval):
                 now = time.monotonic()
@@ -121,8 +123,10 @@ class RenewalMonitor:
                     continue
                 if ttl == -2 and self.renewals:  # gone after it was first set
                     self.lapsed.append(now)
-                elif ttl > 0 and (last_ttl is None or ttl > last_ttl):
-                    self.renewals.append(now)
-                last_ttl = ttl
+                elif ttl > 0:
+                    expiry = now + ttl / 1000
+                    if expires is None or expiry > expires + 0.05:  # beyond read jitter
+                        self.renewals.append(now)
+                    expires = expiry
         finally:
             client.close()
