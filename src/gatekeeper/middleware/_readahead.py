@@ -12,11 +12,11 @@ answer a pending ``receive()`` with ``http.disconnect`` then.
 
 from __future__ import annotations
 
-import asyncio
 from collections import deque
 from collections.abc import Callable
 
 from gatekeeper.middleware._types import Message, Receive
+from gatekeeper.state._parking import Reading, Spawn
 
 __all__ = ["READ_AHEAD_LIMIT", "ReadAhead"]
 
@@ -27,21 +27,26 @@ READ_AHEAD_LIMIT = 1 << 20
 class ReadAhead:
     """One held request's reader (a :class:`gatekeeper.middleware.gate.DisconnectWatch`)."""
 
-    __slots__ = ("_buffered", "_done", "_on_gone", "_pending", "_receive", "_size", "gone")
+    __slots__ = (
+        "_buffered", "_done", "_on_gone", "_pending", "_receive", "_size", "_spawn", "gone",
+    )  # fmt: skip
 
     def __init__(self, receive: Receive) -> None:
         self._receive = receive
         self._buffered: deque[Message] = deque()
-        self._pending: asyncio.Future[Message] | None = None
+        self._pending: Reading | None = None
         self._size = 0
         self._done = False
         self._on_gone: Callable[[], None] | None = None
+        self._spawn: Spawn | None = None
         self.gone = False
         """Whether the client went away while held."""
 
-    def start(self, on_gone: Callable[[], None]) -> None:
-        """Begin reading (the hold has begun); ``on_gone`` is called if the client leaves."""
+    def start(self, on_gone: Callable[[], None], spawn: Spawn) -> None:
+        """Begin reading (the hold has begun); ``on_gone`` is called if the client leaves.
+        ``spawn`` runs each read beside the hold, on the running loop's library."""
         self._on_gone = on_gone
+        self._spawn = spawn
         self._read_next()
 
     def hand_over(self) -> None:
@@ -54,15 +59,15 @@ class ReadAhead:
             return self._buffered.popleft()
         pending, self._pending = self._pending, None
         if pending is not None:
-            return await pending
+            message: Message = await pending
+            return message
         return await self._receive()
 
     def _read_next(self) -> None:
-        pending = asyncio.ensure_future(self._receive())
-        pending.add_done_callback(self._arrived)
-        self._pending = pending
+        assert self._spawn is not None
+        self._pending = self._spawn(self._receive, self._arrived)
 
-    def _arrived(self, pending: asyncio.Future[Message]) -> None:
+    def _arrived(self, pending: Reading) -> None:
         if pending.cancelled():
             return
         # Asked first, always: it marks the error as seen, so a request answered 503 that
@@ -71,7 +76,7 @@ class ReadAhead:
         if pending.exception() is not None or self._done:
             return  # the app's receive() gets this result (or error) from the future
         self._pending = None
-        message = pending.result()
+        message: Message = pending.result()
         if message["type"] == "http.disconnect":
             self.gone = True
             if self._on_gone is not None:

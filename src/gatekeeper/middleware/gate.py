@@ -30,6 +30,7 @@ from gatekeeper.core.modes import Mode
 from gatekeeper.core.responses import Reply, bypass_granted, unavailable
 from gatekeeper.middleware._write_cap import write_hold_cap
 from gatekeeper.options import GateOptions, build_options
+from gatekeeper.state._parking import Spawn
 from gatekeeper.state._watchers import watcher_for
 from gatekeeper.state.snapshot import Snapshot
 from gatekeeper.state.watcher import StateWatcher
@@ -43,7 +44,9 @@ class DisconnectWatch(Protocol):
     @property
     def gone(self) -> bool: ...
 
-    def start(self, on_gone: Callable[[], None]) -> None: ...
+    def start(self, on_gone: Callable[[], None], spawn: Spawn) -> None:
+        """Begin watching; ``spawn`` runs a ``receive()`` beside the held request on the
+        running loop's library (:meth:`gatekeeper.state._parking.Lot.spawn`)."""
 
 
 _GRANT = Verdict(Decision.PASS, Reason.BYPASS_GRANTED)
@@ -124,9 +127,10 @@ class Gate:
             return self._finish(first, facts)
         if not self.watcher.counters.hold_begin(self.options.max_held):
             return self._finish(HANDOFF if first is HANDOFF else _CAPACITY, facts)
-        spot = self.watcher.loop_lot().spot()
+        lot = self.watcher.loop_lot()
+        spot = lot.spot()
         if watch is not None:
-            watch.start(spot.unpark)
+            watch.start(spot.unpark, lot.spawn)
         verdict = _TIMEOUT
         try:
             while True:

@@ -10,10 +10,12 @@ place is woken.
 - :class:`ThreadLot`, for held WSGI threads: generations of ``threading.Event``. A
   ticket is the current generation; :meth:`ThreadLot.unpark_all` swaps in a new one and
   sets the old.
-- :class:`LoopLot`, one per event loop, for held ASGI requests: each request gets a
-  :class:`Spot` whose :meth:`Spot.park` waits on one future of its own, completed by the
-  next :meth:`LoopLot.unpark_all` (scheduled in the loop by the watcher thread), by the
-  request's deadline, or by :meth:`Spot.unpark` (its client left).
+- :class:`LoopLot`, one per asyncio event loop (uvloop included), for held ASGI
+  requests: each request gets a :class:`Spot` whose :meth:`Spot.park` waits on one
+  future of its own, completed by the next :meth:`LoopLot.unpark_all` (scheduled in the
+  loop by the watcher thread), by the request's deadline, or by :meth:`Spot.unpark` (its
+  client left). Under trio, :mod:`gatekeeper.state._trio` has the same on trio's
+  primitives; :class:`LoopLots` picks the kind for the library that is running.
 """
 
 from __future__ import annotations
@@ -22,9 +24,54 @@ import asyncio
 import concurrent.futures
 import contextlib
 import threading
-from typing import Any
+from collections.abc import Awaitable, Callable, Generator
+from typing import Any, Protocol
 
-__all__ = ["LoopLot", "LoopLots", "Spot", "ThreadLot", "wait_done", "wake"]
+__all__ = [
+    "LoopLot",
+    "LoopLots",
+    "Lot",
+    "Parked",
+    "Reading",
+    "Spawn",
+    "Spot",
+    "ThreadLot",
+    "wait_done",
+    "wake",
+]  # fmt: skip
+
+
+class Reading(Protocol):
+    """A ``receive()`` call under way for a held request (an asyncio task, or its trio
+    counterpart): what the read-ahead asks of it."""
+
+    def cancelled(self) -> bool: ...
+    def exception(self) -> BaseException | None: ...
+    def result(self) -> Any: ...
+    def __await__(self) -> Generator[Any, None, Any]: ...
+
+
+Spawn = Callable[[Callable[[], Awaitable[Any]], Callable[[Any], None]], Reading]
+"""``spawn(receive, done)``: run ``receive()`` beside a held request, ``done(reading)``
+when it returns (:meth:`Lot.spawn`)."""
+
+
+class Parked(Protocol):
+    """One held request's place in a lot."""
+
+    async def park(self, timeout: float) -> None: ...
+    def unpark(self) -> None: ...
+
+
+class Lot(Protocol):
+    """The held requests of one event loop, of whichever async library runs it."""
+
+    def __len__(self) -> int: ...
+    def spot(self) -> Parked: ...
+    def spawn(
+        self, receive: Callable[[], Awaitable[Any]], done: Callable[[Any], None]
+    ) -> Reading: ...
+    def unpark_all_threadsafe(self) -> bool: ...
 
 
 class ThreadLot:
@@ -61,6 +108,14 @@ class LoopLot:
     def spot(self) -> Spot:
         """A place for one held request, parked as often as it must wait again."""
         return Spot(self)
+
+    def spawn(
+        self, receive: Callable[[], Awaitable[Any]], done: Callable[[Any], None]
+    ) -> asyncio.Future[Any]:
+        """Run ``receive()`` beside the held request; ``done(task)`` when it returns."""
+        task = asyncio.ensure_future(receive())
+        task.add_done_callback(done)
+        return task
 
     def unpark_all(self) -> None:
         waiters, self._waiters = self._waiters, set()
@@ -115,19 +170,24 @@ class LoopLots:
     __slots__ = ("_lock", "_lots")
 
     def __init__(self) -> None:
-        self._lots: dict[asyncio.AbstractEventLoop, LoopLot] = {}
+        self._lots: dict[object, Lot] = {}
         self._lock = threading.Lock()
 
-    def for_running_loop(self) -> LoopLot:
-        """The running loop's lot (created on first use)."""
-        loop = asyncio.get_running_loop()
-        lot = self._lots.get(loop)
+    def for_running_loop(self) -> Lot:
+        """The running loop's lot (created on first use): an asyncio loop's, or else the
+        running trio's; ``RuntimeError`` with neither."""
+        key: object
+        try:
+            key = asyncio.get_running_loop()
+        except RuntimeError:
+            key = _trio_token()
+        lot = self._lots.get(key)
         if lot is None:
             with self._lock:
-                lot = self._lots.get(loop)
+                lot = self._lots.get(key)
                 if lot is None:
-                    lot = LoopLot(loop)
-                    self._lots = {**self._lots, loop: lot}
+                    lot = _new_lot(key)
+                    self._lots = {**self._lots, key: lot}
         return lot
 
     def __contains__(self, lot: object) -> bool:
@@ -147,6 +207,28 @@ def wake(waiter: asyncio.Future[None] | None) -> None:
         waiter.set_result(None)
 
 
+def _trio_token() -> object:
+    try:
+        from gatekeeper.state import _trio
+    except ImportError:  # trio is not installed, so it cannot be running either
+        raise RuntimeError(_NO_LOOP) from None
+    try:
+        return _trio.current_token()
+    except RuntimeError:
+        raise RuntimeError(_NO_LOOP) from None
+
+
+_NO_LOOP = "gatekeeper: the ASGI gate needs a running asyncio (or uvloop) or trio event loop"
+
+
+def _new_lot(key: object) -> Lot:
+    if isinstance(key, asyncio.AbstractEventLoop):
+        return LoopLot(key)
+    from gatekeeper.state._trio import TrioLot
+
+    return TrioLot(key)  # type: ignore[arg-type]
+
+
 async def wait_done(future: concurrent.futures.Future[Any], timeout: float) -> None:
     """Wait, on the running loop, until a thread's ``future`` is done or ``timeout`` passed.
 
@@ -155,7 +237,14 @@ async def wait_done(future: concurrent.futures.Future[Any], timeout: float) -> N
     """
     if future.done():
         return
-    loop = asyncio.get_running_loop()
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        _trio_token()  # the same error as a held request's, without trio running
+        from gatekeeper.state import _trio
+
+        await _trio.wait_done(future, timeout)
+        return
     waiter: asyncio.Future[None] = loop.create_future()
 
     def settle(_: object) -> None:

@@ -27,7 +27,7 @@ import redis
 
 from gatekeeper.core.modes import Mode, mode_hint
 from gatekeeper.options import GateOptions
-from gatekeeper.state._parking import LoopLot, LoopLots, ThreadLot, wait_done
+from gatekeeper.state._parking import LoopLots, Lot, ThreadLot, wait_done
 from gatekeeper.state._redis import watcher_client
 from gatekeeper.state._reporter import ProcessReporter
 from gatekeeper.state._sentinel import primary_moved
@@ -103,7 +103,7 @@ class StateWatcher:
         await wait_done(self.ready, self._startup_timeout)
         return self.ready.result() if self.ready.done() else self._fallback()
 
-    def loop_lot(self) -> LoopLot:
+    def loop_lot(self) -> Lot:
         """Where the running event loop's held requests park (created on first use)."""
         return self.loop_lots.for_running_loop()
 
