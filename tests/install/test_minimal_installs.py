@@ -44,7 +44,8 @@ TEST_ONLY = frozenset(
         "pytest", "pytest-asyncio", "hypothesis", "trustme", "httpx", "mypy", "ruff",
         "django-stubs", "playwright", "py-spy", "alembic", "flask-migrate",
         "flask-sqlalchemy", "sqlalchemy", "django", "flask", "fastapi", "starlette",
-        "gunicorn", "uvicorn", "psycopg", "psycopg-binary",
+        "gunicorn", "uvicorn", "psycopg", "psycopg-binary", "hypercorn", "trio", "granian",
+        "waitress",
     }
 )  # fmt: skip
 """Packages of the test extra (and of the other integrations): none may be in a venv

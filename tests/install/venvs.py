@@ -57,7 +57,7 @@ class Integration:
     others: tuple[str, ...]
     """Further requirements: the server, and what the app itself needs."""
     server: str
-    """``gunicorn`` or ``uvicorn``."""
+    """``gunicorn``, ``uvicorn`` or ``hypercorn-trio`` (``hypercorn -k trio``)."""
     app: str
     """The server's app argument, imported from ``cwd``."""
     greeting: str
@@ -131,6 +131,15 @@ INTEGRATIONS = {
             extra=None,
             others=("uvicorn",),
             server="uvicorn",
+            app="plain_asgi:app",
+            greeting="hello from",
+            cwd=PLAIN_APPS,
+        ),
+        Integration(
+            name="asgi-trio",
+            extra=None,
+            others=("hypercorn[trio]",),
+            server="hypercorn-trio",
             app="plain_asgi:app",
             greeting="hello from",
             cwd=PLAIN_APPS,
@@ -256,6 +265,11 @@ class Venv:
                 "--bind", f"127.0.0.1:{port}",
                 "--workers", "1", "--worker-class", "gthread", "--threads", "4",
                 "--graceful-timeout", "5", "--log-level", "warning",
+            ]  # fmt: skip
+        elif self.integration.server == "hypercorn-trio":
+            argv = [
+                str(self.bin / "hypercorn"), self.integration.app,
+                "--bind", f"127.0.0.1:{port}", "--worker-class", "trio",
             ]  # fmt: skip
         else:
             argv = [
