@@ -1,12 +1,14 @@
-"""Shared fixtures: a real redis-server per test session, a fresh key prefix per test."""
+"""Shared fixtures: a real redis-server per test session, a fresh key prefix per test, and
+``run_async`` to run one test under each async library."""
 
 from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
+import anyio
 import pytest
 import redis
 
@@ -27,6 +29,22 @@ def redis_server() -> Iterator[RedisServer]:
         pytest.fail(str(exc), pytrace=False)
     with server:
         yield server
+
+
+@pytest.fixture(params=["asyncio", "trio"], ids=["asyncio", "trio"])
+def run_async(request: pytest.FixtureRequest) -> Callable[..., Any]:
+    """``run(fn, *args)``: ``await fn(*args)`` in a fresh run of the test's library, asyncio
+    or trio (``anyio.run``): each test that takes it has one id per library.
+
+    For plain ``def`` tests with an inner ``async def``: pytest-asyncio (auto mode) takes
+    every ``async def`` test and runs it on asyncio only, anyio's plugin included.
+    """
+    backend: str = request.param
+
+    def run(fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+        return anyio.run(fn, *args, backend=backend)
+
+    return run
 
 
 @pytest.fixture

@@ -59,7 +59,9 @@ def _hold(r: redis.Redis, keys: Keys, state: str = "hold", **info: object) -> No
     wait_for(lambda: any(p.get("mode") == state for p in read_processes(r, keys)), what=state)
 
 
-def _request(port: int, method: str, path: str, body: bytes = b"") -> tuple[int, dict[str, str], bytes]:
+def _request(
+    port: int, method: str, path: str, body: bytes = b""
+) -> tuple[int, dict[str, str], bytes]:
     """One request on its own connection; status, headers (lower-case) and body."""
     with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
         head = f"{method} {path} HTTP/1.1\r\nHost: t\r\nContent-Length: {len(body)}\r\n"
@@ -69,7 +71,7 @@ def _request(port: int, method: str, path: str, body: bytes = b"") -> tuple[int,
             data += chunk
     raw_head, _, raw_body = data.partition(b"\r\n\r\n")
     lines = raw_head.decode("latin-1").split("\r\n")
-    headers = {k.strip().lower(): v.strip() for k, v in (l.split(":", 1) for l in lines[1:])}
+    headers = {k.strip().lower(): v.strip() for k, v in (ln.split(":", 1) for ln in lines[1:])}
     return int(lines[0].split()[1]), headers, raw_body
 
 

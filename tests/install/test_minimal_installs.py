@@ -41,7 +41,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "gatekeeper"
 
 TEST_ONLY = frozenset(
     {
-        "pytest", "pytest-asyncio", "hypothesis", "trustme", "httpx", "mypy", "ruff",
+        "pytest", "pytest-asyncio", "anyio", "hypothesis", "trustme", "httpx", "mypy", "ruff",
         "django-stubs", "playwright", "py-spy", "alembic", "flask-migrate",
         "flask-sqlalchemy", "sqlalchemy", "django", "flask", "fastapi", "starlette",
         "gunicorn", "uvicorn", "psycopg", "psycopg-binary", "hypercorn", "trio", "granian",

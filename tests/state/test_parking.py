@@ -1,13 +1,25 @@
-"""ThreadLot, LoopLot, Spot and wake: held requests woken by a state change, none missed."""
+"""ThreadLot, the lots of asyncio and trio, their spots and wake: held requests woken by
+a state change, none missed. The lot tests run under both libraries (``run_async``)."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
+from typing import Any
 
-from gatekeeper.state._parking import LoopLot, ThreadLot, wake
+import anyio
+import anyio.abc
+import pytest
+import sniffio
+import trio
+
+from gatekeeper.state._parking import LoopLot, LoopLots, Lot, Parked, ThreadLot, wake
+from gatekeeper.state._trio import TrioLot
 
 TIMEOUT = 5.0
+PARKED = 60.0
+"""How long a :class:`Held` parks: past ``TIMEOUT``, so only an unpark wakes it in time."""
 
 
 def test_thread_waiter_that_took_its_ticket_before_an_unpark_is_woken() -> None:
@@ -43,62 +55,125 @@ def test_thread_lot_unpark_from_another_thread_sets_the_old_ticket_only() -> Non
     assert after.is_set()
 
 
-async def _parked(lot: LoopLot, count: int, timeout: float = TIMEOUT) -> list[asyncio.Task[None]]:
-    tasks = [asyncio.ensure_future(lot.spot().park(timeout)) for _ in range(count)]
-    await asyncio.sleep(0)  # one loop step: every task runs up to its await
+class Held:
+    """One held request parked in a task of its own: ``woken`` is set once its park
+    returned; ``scope`` cancels it, as a server cancels a request's task."""
+
+    def __init__(self, spot: Parked) -> None:
+        self.spot = spot
+        self.woken = anyio.Event()
+        self.scope = anyio.CancelScope()
+
+    async def run(self) -> None:
+        with self.scope:
+            await self.spot.park(PARKED)
+            self.woken.set()
+
+    async def wait_woken(self) -> None:
+        with anyio.fail_after(TIMEOUT):
+            await self.woken.wait()
+
+
+async def _parked(tasks: anyio.abc.TaskGroup, lot: Lot, count: int) -> list[Held]:
+    held = [Held(lot.spot()) for _ in range(count)]
+    for request in held:
+        tasks.start_soon(request.run)
+    await anyio.wait_all_tasks_blocked()  # every task has run up to its park's wait
     assert len(lot) == count
-    return tasks
+    return held
 
 
-async def test_unpark_threadsafe_from_another_thread_wakes_every_parked_spot() -> None:
-    lot = LoopLot(asyncio.get_running_loop())
-    tasks = await _parked(lot, 5)
-    scheduled: list[bool] = []
-    watcher = threading.Thread(target=lambda: scheduled.append(lot.unpark_all_threadsafe()))
-    watcher.start()
+def test_lots_for_running_loop_gives_the_running_librarys_lot_then_forgets_it(
+    run_async: Callable[..., Any],
+) -> None:
+    lots = LoopLots()
 
-    done, pending = await asyncio.wait(tasks, timeout=TIMEOUT)
-    watcher.join(TIMEOUT)
-    assert scheduled == [True]
-    assert (len(done), pending) == (5, set())
-    assert len(lot) == 0
+    async def scenario() -> Lot:
+        lot = lots.for_running_loop()
+        if sniffio.current_async_library() == "trio":
+            assert isinstance(lot, TrioLot)
+            assert lot.token is trio.lowlevel.current_trio_token()
+        else:
+            assert isinstance(lot, LoopLot)
+            assert lot.loop is asyncio.get_running_loop()
+        assert lots.for_running_loop() is lot
+        assert lot in lots
+        return lot
 
-    (late,) = await _parked(lot, 1)  # parked after the unpark: waits for the next one
-    assert not late.done()
-    lot.unpark_all()
-    await asyncio.wait_for(late, TIMEOUT)
-
-
-async def test_park_returns_at_its_timeout_and_leaves_the_lot() -> None:
-    lot = LoopLot(asyncio.get_running_loop())
-    spot = lot.spot()
-    await asyncio.wait_for(spot.park(0.01), TIMEOUT)
-    assert len(lot) == 0
+    lot = run_async(scenario)
+    lots.unpark_all_threadsafe()  # its run has ended: forgotten
+    assert lot not in lots
+    with pytest.raises(RuntimeError, match="needs a running asyncio"):
+        lots.for_running_loop()
 
 
-async def test_spot_unpark_wakes_that_request_only() -> None:
-    lot = LoopLot(asyncio.get_running_loop())
-    leaving, staying = lot.spot(), lot.spot()
-    gone = asyncio.ensure_future(leaving.park(TIMEOUT))
-    held = asyncio.ensure_future(staying.park(TIMEOUT))
-    await asyncio.sleep(0)
-    leaving.unpark()  # its client went away
-    await asyncio.wait_for(gone, TIMEOUT)
-    assert not held.done()
-    assert len(lot) == 1
-    lot.unpark_all()
-    await asyncio.wait_for(held, TIMEOUT)
+def test_unpark_threadsafe_from_another_thread_wakes_every_parked_spot(
+    run_async: Callable[..., Any],
+) -> None:
+    async def scenario() -> None:
+        lot = LoopLots().for_running_loop()
+        async with anyio.create_task_group() as tasks:
+            held = await _parked(tasks, lot, 5)
+            scheduled: list[bool] = []
+            watcher = threading.Thread(target=lambda: scheduled.append(lot.unpark_all_threadsafe()))
+            watcher.start()
+            for request in held:
+                await request.wait_woken()
+            watcher.join(TIMEOUT)
+            assert scheduled == [True]
+            assert len(lot) == 0
+
+            # parked after the unpark: waits for the next one
+            (late,) = await _parked(tasks, lot, 1)
+            assert not late.woken.is_set()
+            lot.unpark_all()  # type: ignore[attr-defined]
+            await late.wait_woken()
+
+    run_async(scenario)
 
 
-async def test_unpark_all_wakes_the_rest_when_one_spot_was_cancelled() -> None:
-    lot = LoopLot(asyncio.get_running_loop())
-    cancelled, still_held = await _parked(lot, 2)
-    cancelled.cancel()  # a request task cancelled by its server
-    await asyncio.sleep(0)
-    assert len(lot) == 1  # the cancelled park left the lot on its way out
-    lot.unpark_all()
-    await asyncio.wait_for(still_held, TIMEOUT)
-    assert cancelled.cancelled()
+def test_park_returns_at_its_timeout_and_leaves_the_lot(run_async: Callable[..., Any]) -> None:
+    async def scenario() -> None:
+        lot = LoopLots().for_running_loop()
+        with anyio.fail_after(TIMEOUT):
+            await lot.spot().park(0.01)
+        assert len(lot) == 0
+
+    run_async(scenario)
+
+
+def test_spot_unpark_wakes_that_request_only(run_async: Callable[..., Any]) -> None:
+    async def scenario() -> None:
+        lot = LoopLots().for_running_loop()
+        async with anyio.create_task_group() as tasks:
+            leaving, staying = await _parked(tasks, lot, 2)
+            leaving.spot.unpark()  # its client went away
+            await leaving.wait_woken()
+            await anyio.wait_all_tasks_blocked()
+            assert not staying.woken.is_set()
+            assert len(lot) == 1
+            lot.unpark_all()  # type: ignore[attr-defined]
+            await staying.wait_woken()
+
+    run_async(scenario)
+
+
+def test_unpark_all_wakes_the_rest_when_one_spot_was_cancelled(
+    run_async: Callable[..., Any],
+) -> None:
+    async def scenario() -> None:
+        lot = LoopLots().for_running_loop()
+        async with anyio.create_task_group() as tasks:
+            cancelled, still_held = await _parked(tasks, lot, 2)
+            cancelled.scope.cancel()  # a request task cancelled by its server
+            await anyio.wait_all_tasks_blocked()
+            assert len(lot) == 1  # the cancelled park left the lot on its way out
+            lot.unpark_all()  # type: ignore[attr-defined]
+            await still_held.wait_woken()
+        assert cancelled.scope.cancelled_caught
+        assert not cancelled.woken.is_set()
+
+    run_async(scenario)
 
 
 def test_unpark_threadsafe_returns_false_once_the_loop_is_closed() -> None:
@@ -108,6 +183,17 @@ def test_unpark_threadsafe_returns_false_once_the_loop_is_closed() -> None:
         assert lot.unpark_all_threadsafe() is True
     finally:
         loop.close()
+    assert lot.unpark_all_threadsafe() is False
+
+
+def test_trio_lot_unpark_threadsafe_returns_false_once_the_run_has_finished() -> None:
+    async def lot_of_this_run() -> Lot:
+        lot = LoopLots().for_running_loop()
+        assert isinstance(lot, TrioLot)
+        assert lot.unpark_all_threadsafe() is True
+        return lot
+
+    lot = trio.run(lot_of_this_run)
     assert lot.unpark_all_threadsafe() is False
 
 

@@ -1,11 +1,17 @@
-"""The in-process ASGI harness: a recording app and one request's exchange, typed."""
+"""The in-process ASGI harness: a recording app and one request's exchange, typed.
+
+Built on anyio's primitives, so it serves tests under asyncio (pytest-asyncio's) and
+under trio alike (``run_async`` in tests/conftest.py).
+"""
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from typing import Any, Generic, TypeVar
+
+import anyio
 
 from gatekeeper import ASGIMiddleware
 
@@ -13,6 +19,41 @@ Message = MutableMapping[str, Any]
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+
+T = TypeVar("T")
+
+
+class MessageQueue(Generic[T]):
+    """What a server's ``receive`` reads from: ``asyncio.Queue``'s ``get``, ``put_nowait``,
+    ``empty`` and ``qsize``, on an ``anyio.Event``, so under any async library.
+
+    An item counts as queued until a ``get`` has taken it, as in ``asyncio.Queue`` (an
+    anyio memory stream hands it to a waiting reader at once, before that reader runs),
+    and there is nothing to close (an unclosed memory stream warns when collected).
+    """
+
+    def __init__(self, items: Iterable[T] = ()) -> None:
+        self._items: deque[T] = deque(items)
+        self._arrived: anyio.Event | None = None
+
+    def put_nowait(self, item: T) -> None:
+        self._items.append(item)
+        arrived, self._arrived = self._arrived, None
+        if arrived is not None:
+            arrived.set()
+
+    async def get(self) -> T:
+        while not self._items:
+            if self._arrived is None:
+                self._arrived = anyio.Event()
+            await self._arrived.wait()
+        return self._items.popleft()
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def qsize(self) -> int:
+        return len(self._items)
 
 
 class RecordingApp:
@@ -66,9 +107,7 @@ class Exchange:
     """One request: feeds ``incoming`` to the app and collects what it sends."""
 
     def __init__(self, incoming: list[Message]) -> None:
-        self.queue: asyncio.Queue[Message] = asyncio.Queue()
-        for message in incoming:
-            self.queue.put_nowait(message)
+        self.queue: MessageQueue[Message] = MessageQueue(incoming)
         self.sent: list[Message] = []
 
     async def receive(self) -> Message:
@@ -92,16 +131,21 @@ class Exchange:
         return value
 
 
+def request(body: bytes = b"") -> Exchange:
+    """An exchange whose request sends ``body`` in one ``http.request`` message."""
+    return Exchange([{"type": "http.request", "body": body, "more_body": False}])
+
+
 async def call(mw: ASGIMiddleware, scope: Scope, body: bytes = b"") -> Exchange:
-    exchange = Exchange([{"type": "http.request", "body": body, "more_body": False}])
+    exchange = request(body)
     await mw(scope, exchange.receive, exchange.send)
     return exchange
 
 
-async def until(predicate: Callable[[], bool], timeout: float = 3.0) -> None:
+async def until(predicate: Callable[[], bool], timeout: float = 3.0) -> None:  # noqa: ASYNC109
     """Poll ``predicate`` on the loop until it holds; fail after ``timeout``."""
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {predicate}")
-        await asyncio.sleep(0.002)
+        await anyio.sleep(0.002)
