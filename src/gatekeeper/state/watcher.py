@@ -40,6 +40,9 @@ __all__ = ["StateWatcher"]
 
 _REPORT_TICK = 0.005
 _MAX_WAIT = 0.25
+_CONFIRM_DELAY = 0.005
+"""Seconds from obeying a mode a message names to the re-read (then report) confirming it:
+sooner, they compete for CPU and GIL with the first requests to obey (propagation.py)."""
 _MAX_BACKOFF = 1.0
 """Seconds between reconnection attempts at most: a Sentinel or Cluster failover is over
 in a second or two, and each second beyond it is one the new state does not reach us."""
@@ -149,15 +152,17 @@ class StateWatcher:
             pubsub.subscribe(self.keys.events, *keyspace)
             self._refresh(client, heartbeat=True)
             next_poll = time.monotonic() + self.options.poll_interval
+            confirm_at: float | None = None  # the re-read due after obeying a named mode
             while not self._stop.is_set():
                 # Capped so that close() is noticed quickly; an idle wake-up costs ~µs.
-                wait = min(_MAX_WAIT, max(0.0, next_poll - time.monotonic()))
+                due = min(next_poll, confirm_at or next_poll)
+                wait = min(_MAX_WAIT, max(0.0, due - time.monotonic()))
                 if self.reporter.wanted(self.snapshot):
                     wait = min(wait, _REPORT_TICK)
                 message = pubsub.get_message(ignore_subscribe_messages=True, timeout=wait)
                 if message is not None:
-                    # A burst of messages needs only one re-read; the last one may name
-                    # the new mode, which is applied before the re-read confirms it.
+                    # A burst needs one re-read; a mode the last message names is obeyed
+                    # at once, re-read _CONFIRM_DELAY later (not put off by more hints).
                     hint = mode_hint(message, self.keys.events)
                     for _ in range(1000):
                         more = pubsub.get_message(ignore_subscribe_messages=True, timeout=0)
@@ -166,13 +171,20 @@ class StateWatcher:
                         hint = mode_hint(more, self.keys.events)
                     if hint is not None and self.snapshot is not None:
                         self._publish(dataclasses.replace(self.snapshot, mode=hint))
+                        confirm_at = confirm_at or time.monotonic() + _CONFIRM_DELAY
+                    else:
+                        self._refresh(client, heartbeat=False)
+                        confirm_at = None
+                elif confirm_at is not None and time.monotonic() >= confirm_at:
                     self._refresh(client, heartbeat=False)
+                    confirm_at = None
                 elif time.monotonic() >= next_poll:
                     if primary_moved(client, pubsub.connection):
                         raise redis.ConnectionError("the sentinels name a new master")
                     self._refresh(client, heartbeat=True)
                     next_poll = time.monotonic() + self.options.poll_interval
-                if self.reporter.wanted(self.snapshot) and self.reporter.ready(self.snapshot):
+                settled = confirm_at is None and self.reporter.wanted(self.snapshot)
+                if settled and self.reporter.ready(self.snapshot):  # acks a read, not a hint
                     self._heartbeat(client)
         finally:
             for closer in (pubsub.close, client.close):
