@@ -6,7 +6,8 @@ table per section and every target of the issue with met / missed, and writes
 
 Sections: ``open`` (1. open-path overhead), ``release`` (2. release latency, with 4.
 memory), ``memory`` (only the 1,000 / 10,000 held rounds of ``release``),
-``propagation`` (3.), ``runner`` (5.); ``reload`` (socket errors and non-2xx per
+``propagation`` (3.), ``runner`` (5.), ``burst`` (6. the requests that arrive just
+after a release, and the held backlog's drain); ``reload`` (socket errors and non-2xx per
 graceful reload, per server, direct and through nginx: about 20 minutes, also
 ``python -m benchmarks.reload``) is opt-in. Each backs a figure of the README. The load
 is wrk: without it the command stops at once with one line saying so.
@@ -27,7 +28,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from benchmarks import multiproc, open_path, propagation, release, reload, runner
+from benchmarks import burst, multiproc, open_path, propagation, release, reload, runner
 from benchmarks.config import FULL, QUICK, Context
 from benchmarks.holders import RELEASE_VIA
 from benchmarks.machine import machine_info, machine_line
@@ -37,7 +38,7 @@ from benchmarks.targets import judge
 from benchmarks.wrk import find_wrk
 from gatekeeper.testing import RedisServer, RedisServerMissing
 
-DEFAULT = ("open", "release", "propagation", "runner")
+DEFAULT = ("open", "release", "propagation", "runner", "burst")
 CHOICES = (*DEFAULT, "memory", "reload")
 OUT = Path(__file__).resolve().parent / "results"
 
@@ -77,6 +78,8 @@ def plan(ctx: Context, names: tuple[str, ...]) -> list[tuple[str, Callable[[], A
         steps.append(("propagation", lambda: propagation.run(ctx)))
     if "runner" in names:
         steps.append(("runner", lambda: runner.run(ctx)))
+    if "burst" in names:
+        steps.append(("burst", lambda: burst.run(ctx)))
     if "reload" in names:
         steps.append(("reload", lambda: reload.run(ctx)))
     return steps

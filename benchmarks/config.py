@@ -36,6 +36,10 @@ class Settings:
     # wrk -t -c of the open path
     load_threads: int = 2
     load_connections: int = 32
+    # 5. runner: hold window minus command time, rounds per number of live processes
+    window_rounds: int = 7
+    # 6. burst after a release: rounds per (server, rate)
+    burst_rounds: int = 2
 
 
 FULL = Settings(
@@ -53,6 +57,8 @@ FULL = Settings(
     set_trials=8,
     runner_rounds=5,
     sleep_rounds=2,
+    window_rounds=7,
+    burst_rounds=2,
 )
 
 QUICK = Settings(
@@ -70,6 +76,8 @@ QUICK = Settings(
     set_trials=2,
     runner_rounds=3,
     sleep_rounds=1,
+    window_rounds=2,
+    burst_rounds=1,
 )
 
 

@@ -7,14 +7,21 @@ keep-alive connection per process sends ``GET /`` back to back and records when 
 response arrived and its status. A trial switches the state between ``open`` and
 ``maintenance`` (alternately); a process has obeyed at the first response with the new
 status (200 or 503) after the switch, and the trial's figure is the slowest of the four.
-Times run from just before the ``SET``/``DEL``. The probe's error is at most one round
-trip (``probe_rtt_ms``).
+Times run from just before the write (the ``MULTI``, or the ``SET``/``DEL``). The
+probe's error is at most one round trip (``probe_rtt_ms``).
 
-Paths: ``SET``/``DEL`` then ``PUBLISH <prefix>:events`` (the documented path), and the
-bare write without ``PUBLISH`` (heard by the 1 s poll; keyspace notifications are off
-in the benchmark's Redis, as on a default server). Probe modes: ``idle`` (probes paused
-before the switch and resumed just after it) and ``busy`` (probes never pause, so each
-process is serving requests when the change arrives).
+Paths: the writes of ``gatekeeper maintenance`` / ``gatekeeper open`` themselves
+(``store.set_mode`` / ``set_open``: one ``MULTI`` that sets the state and ``PUBLISH``es
+the new mode's name on ``<prefix>:events``, one round trip like the floor's ``PUBLISH``):
+the watcher obeys the name at once and confirms it by a re-read (``publish_*``,
+like-for-like with the floor, and what the targets judge); ``SET``/``DEL`` then a
+separate ``PUBLISH ... x``, a message that names no mode, so the watcher obeys only after
+its re-read, a pipeline of four reads (``publish_x_*``, reported: what a script that
+publishes anything else gets); and the bare write without ``PUBLISH`` (heard by the 1 s
+poll; keyspace notifications are off in the benchmark's Redis, as on a default server).
+Probe modes: ``idle`` (probes paused before the switch and resumed just after it) and
+``busy`` (probes never pause, so each process is serving requests when the change
+arrives).
 
 The floor: four ``floor_asgi`` processes whose listener sets a flag straight from the
 message (``PUBLISH <prefix>:floor close|open``), probed on ``/probe``: what obeying a
@@ -32,13 +39,17 @@ from typing import Any
 from benchmarks import servers
 from benchmarks.config import Context
 from benchmarks.stats import median, ratio, summarize
+from gatekeeper.core.modes import Mode
 from gatekeeper.state.keys import Keys
+from gatekeeper.state.store import identity, info_fields, set_mode, set_open
 
 __all__ = ["run"]
 
 PROCESSES = 4
 TRIAL_TIMEOUT = 5.0
-BLOCKS = 2
+BLOCKS = 3  # as many as paths: each runs first, second and last once
+NAMED, REREAD = "named", "x"
+"""The two PUBLISH payloads of the gate: the new mode's name (the CLI's), or ``x``."""
 KEEP_ALIVE = ("--timeout-keep-alive", "120")  # paused probes keep their connections
 
 
@@ -102,19 +113,27 @@ class Group:
         self.ctx = ctx
         self.kind = kind
         self.keys = Keys(prefix)
+        self.owner = identity()
         self.probes = [Probe(port, "/" if kind == "gate" else "/probe") for port in ports]
 
-    def switch(self, close: bool, publish: bool) -> None:
+    def switch(self, close: bool, publish: str | None) -> None:
+        """Change the state; ``publish`` is ``NAMED``, ``REREAD`` or ``None`` (bare write)."""
         client = self.ctx.client
         if self.kind == "floor":
             client.publish(f"{self.keys.prefix}:floor", "close" if close else "open")
+            return
+        if publish == NAMED:  # what `gatekeeper maintenance` / `gatekeeper open` send
+            if close:
+                set_mode(client, self.keys, Mode.MAINTENANCE, info_fields(owner=self.owner))
+            else:
+                set_open(client, self.keys)
             return
         if close:
             client.set(self.keys.state, "maintenance")
         else:
             client.delete(self.keys.state)
-        if publish:
-            client.publish(self.keys.events, "x")
+        if publish is not None:
+            client.publish(self.keys.events, publish)
 
     def resume(self) -> None:
         for probe in self.probes:
@@ -124,7 +143,7 @@ class Group:
         for probe in self.probes:
             probe.go.clear()
 
-    async def trial(self, close: bool, publish: bool, idle: bool) -> float:
+    async def trial(self, close: bool, publish: str | None, idle: bool) -> float:
         """One switch; milliseconds until the slowest process obeyed it."""
         status = 503 if close else 200
         await asyncio.sleep(random.uniform(0.02, 0.05))  # no phase lock with anything
@@ -145,7 +164,7 @@ class Group:
             if idle:
                 self.pause()
 
-    async def series(self, count: int, publish: bool, idle: bool) -> list[float]:
+    async def series(self, count: int, publish: str | None, idle: bool) -> list[float]:
         """``count`` trials (even, so the state ends open), probes running if not idle."""
         if not idle:
             self.resume()
@@ -161,13 +180,20 @@ async def _measure(ctx: Context, groups: dict[str, Group]) -> dict[str, dict[str
     tasks = [asyncio.ensure_future(p.run()) for g in groups.values() for p in g.probes]
     out: dict[str, dict[str, list[float]]] = {kind: {} for kind in groups}
     per_block = max(2, s.publish_trials // BLOCKS // 2 * 2)
+    # (kind, payload, result key prefix); alternated by block so no path always goes first
+    paths = [
+        ("gate", NAMED, "publish"),
+        ("floor", NAMED, "publish"),
+        ("gate", REREAD, "publish_x"),
+    ]
     try:
         for block in range(BLOCKS):
-            for kind in ("gate", "floor") if block % 2 == 0 else ("floor", "gate"):
+            shift = block % len(paths)
+            for kind, payload, key in paths[shift:] + paths[:shift]:
                 for mode in ("idle", "busy"):
-                    got = await groups[kind].series(per_block, True, mode == "idle")
-                    out[kind].setdefault(f"publish_{mode}", []).extend(got)
-        bare = await groups["gate"].series(max(2, s.set_trials // 2 * 2), False, False)
+                    got = await groups[kind].series(per_block, payload, mode == "idle")
+                    out[kind].setdefault(f"{key}_{mode}", []).extend(got)
+        bare = await groups["gate"].series(max(2, s.set_trials // 2 * 2), None, False)
         out["gate"]["bare_set"] = bare
     finally:
         for group in groups.values():
@@ -219,13 +245,20 @@ def run(ctx: Context) -> dict[str, Any]:
     }
     for kind, series in measured.items():
         out[kind] = {name: summarize(values) for name, values in series.items()}
-    for mode in ("publish_idle", "publish_busy"):
-        gate, floor = out["gate"][mode], out["floor"][mode]
-        out["gate"][mode]["ratio_p99"] = ratio(gate["p99"], floor["p99"])
     g, f = out["gate"], out["floor"]
+    for mode in ("idle", "busy"):
+        floor = f[f"publish_{mode}"]
+        for key in (f"publish_{mode}", f"publish_x_{mode}"):
+            for stat in ("p50", "p99"):
+                g[key][f"ratio_{stat}"] = ratio(g[key][stat], floor[stat])
     ctx.log(
-        f"  PUBLISH p99 idle gate {g['publish_idle']['p99']:.2f} / floor "
-        f"{f['publish_idle']['p99']:.2f} ms, busy gate {g['publish_busy']['p99']:.2f} / floor "
-        f"{f['publish_busy']['p99']:.2f} ms; bare SET max {g['bare_set']['max']:.0f} ms"
+        "  PUBLISH p50/p99 ms, floor | gate named | gate x: "
+        + "; ".join(
+            f"{mode} {f[f'publish_{mode}']['p50']:.2f}/{f[f'publish_{mode}']['p99']:.2f} | "
+            f"{g[f'publish_{mode}']['p50']:.2f}/{g[f'publish_{mode}']['p99']:.2f} | "
+            f"{g[f'publish_x_{mode}']['p50']:.2f}/{g[f'publish_x_{mode}']['p99']:.2f}"
+            for mode in ("idle", "busy")
+        )
+        + f"; bare SET max {g['bare_set']['max']:.0f} ms"
     )
     return out

@@ -142,17 +142,31 @@ def _memory(section: dict[str, Any]) -> str:
 def _propagation(section: dict[str, Any]) -> str:
     rows = []
     for mode, label in (
-        ("publish_idle", "PUBLISH, idle"),
-        ("publish_busy", "PUBLISH, busy"),
+        ("publish_idle", "PUBLISH mode name, idle"),
+        ("publish_busy", "PUBLISH mode name, busy"),
+        ("publish_x_idle", "PUBLISH 'x' (re-read), idle"),
+        ("publish_x_busy", "PUBLISH 'x' (re-read), busy"),
         ("bare_set", "bare SET/DEL, no PUBLISH"),
     ):
-        gate, floor = section["gate"].get(mode, {}), section["floor"].get(mode, {})
-        rows.append([label, str(gate.get("n", "-")), _stats(floor) if floor else "-", _stats(gate)])
+        if mode not in section["gate"]:
+            continue
+        floor_key = mode.replace("publish_x_", "publish_")
+        gate, floor = section["gate"][mode], section["floor"].get(floor_key, {})
+        ratios = "/".join(_num(gate.get(f"ratio_{stat}")) for stat in ("p50", "p99"))
+        rows.append(
+            [
+                label,
+                str(gate.get("n", "-")),
+                _stats(floor) if floor else "-",
+                _stats(gate),
+                ratios if floor else "-",
+            ]
+        )
     title = (
         f"3. Propagation: change -> all {section['processes']} processes obey "
         f"({section['obeyed_via']}; probe RTT {section['probe_rtt_ms']:.2f} ms)"
     )
-    headers = ["path", "trials", "floor p50/p99/max ms", "gate p50/p99/max ms"]
+    headers = ["path", "trials", "floor p50/p99/max ms", "gate p50/p99/max ms", "gate/floor"]
     return title + "\n" + table(headers, rows)
 
 
@@ -168,7 +182,83 @@ def _runner(section: dict[str, Any]) -> str:
         f"5. Runner overhead: wall time, medians (interpreter + import floor "
         f"{section['import_floor_s']:.3f} s)"
     )
-    return title + "\n" + table(["command", "alone s", "run-migration s", "overhead s"], rows)
+    text = title + "\n" + table(["command", "alone s", "run-migration s", "overhead s"], rows)
+    window = section.get("window")
+    if window:
+        rows = [
+            [
+                str(n),
+                str(w.get("status_processes", w.get("live_before", "-"))),
+                str(w["n"]),
+                _num(w["median_ms"], 1),
+                _num(w["max_ms"], 1),
+                _num(w.get("json_median_ms"), 1),
+                " / ".join(
+                    _num(w.get(k), 1)
+                    for k in ("drain_ms", "spawn_ms", "exit_ms", "after_command_ms")
+                ),
+            ]
+            for n, w in window.items()
+        ]
+        headers = [
+            "live processes",
+            "live (status)",
+            "rounds",
+            "median ms",
+            "max ms",
+            "runner clock ms",
+            "drain / spawn / exit seen / release ms",
+        ]
+        text += (
+            "\n\n5b. Hold window beyond the command: (open - hold message) - (command end - "
+            "start), `sh -c 'date; sleep 1; date'`\n" + table(headers, rows)
+        )
+    return text
+
+
+def _burst(section: dict[str, Any]) -> str:
+    rows = []
+    for kind, scenario in section.get("servers", {}).items():
+        for rate, r in scenario.get("rates", {}).items():
+            rows.append(
+                [
+                    f"{kind} @ {rate}/s",
+                    str(r["rounds"]),
+                    str(r["requests"]),
+                    str(r["failed"]),
+                    _num(r["held"], 0),
+                    _num(r.get("gate_held"), 0),
+                    " / ".join(
+                        _num(r.get(k), 0) for k in ("post_p50_ms", "post_p99_ms", "post_max_ms")
+                    ),
+                    f"{_num(r['drain_ms'], 0)} ({_num(r['drain_max_ms'], 0)})",
+                    " / ".join(
+                        _num(r.get(k), 0)
+                        for k in ("nginx_post_p50_ms", "nginx_post_p99_ms", "nginx_drain_ms")
+                    ),
+                    _num(r["max_latency_ms"], 0),
+                    _num(r.get("lateness_max_ms"), 0),
+                ]
+            )
+    headers = [
+        "server @ rate",
+        "rounds",
+        "requests",
+        "failed",
+        "held",
+        "in gate",
+        "post-release p50/p99/max ms",
+        "drain ms (max)",
+        "nginx: post p50/p99, drain ms",
+        "max ms",
+        "client late ms",
+    ]
+    title = (
+        f"6. Burst after a release: {section['hosts']} hosts x {section['workers']} workers "
+        f"behind nginx, run-migration -- {section['command']}; post-release = sent within "
+        f"{section['window_s']:g} s after it (medians over rounds, max of max)"
+    )
+    return title + "\n" + table(headers, rows)
 
 
 def _targets(targets: list[Target]) -> str:
@@ -192,6 +282,8 @@ def render_report(results: dict[str, Any], targets: list[Target]) -> str:
         parts.append(_memory(sections["release_asgi"]))
     if "runner" in sections:
         parts.append(_runner(sections["runner"]))
+    if "burst" in sections:
+        parts.append(_burst(sections["burst"]))
     for name, error in results.get("errors", {}).items():
         parts.append(f"{name}: FAILED: {error}")
     parts.append(_targets(targets))

@@ -7,6 +7,7 @@ gated gunicorn (2 sync workers, idle) under the prefix, so the hold waits for th
 drain reports; and the interpreter floor, ``python -c "import gatekeeper.cli"``, the part
 of the overhead that is Python starting and importing. The section is skipped, with a
 note, while ``python -m gatekeeper run-migration --help`` fails (no CLI yet).
+The hold window beyond the command is :mod:`benchmarks.hold_window`'s.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 from benchmarks import servers
 from benchmarks.config import Context
+from benchmarks.hold_window import WINDOW_PROCESSES, measure_window
 from benchmarks.stats import median
 from benchmarks.wrk import run_wrk
 
@@ -100,4 +102,17 @@ def run(ctx: Context, cli: list[str] | None = None) -> dict[str, Any]:
         r = results[key]
         if r["overhead_s"] is not None:
             ctx.log(f"  {r['command']}: alone {r['alone_s']:.3f}s, runner {r['runner_s']:.3f}s")
+    ctx.log(
+        f"runner hold window beyond the command: {s.window_rounds} rounds at "
+        f"{', '.join(map(str, WINDOW_PROCESSES))} live processes"
+    )
+    results["window"] = {}
+    for n in WINDOW_PROCESSES:
+        w = results["window"][str(n)] = measure_window(ctx, n, s.window_rounds, cli)
+        ctx.log(
+            f"  {n} live: overhead median {w['median_ms']:.1f} ms, max {w['max_ms']:.1f} ms "
+            f"(drain {w['drain_ms']:.1f}, spawn {w['spawn_ms']:.1f}, exit seen "
+            f"{w['exit_ms']:.1f}, release {w['after_command_ms']:.1f}; runner's clock "
+            f"{w['json_median_ms']:.1f})"
+        )
     return results

@@ -203,4 +203,43 @@ def build_panels(results: dict[str, Any], verdicts: dict[str, bool | None]) -> l
             )
         )
         panels.append(p)
+    window = run.get("window") if run and not run.get("skipped") else None
+    if window:
+        p = Panel(
+            "5b. Hold window beyond the command, median over rounds (ms)",
+            target=50.0,
+            target_label="50 ms",
+        )
+        for n, w in window.items():
+            met = verdicts.get(f"hold window - command, {n} live: median ms")
+            text = f"{_ms(w['median_ms'])} (max {_ms(w['max_ms'])})"
+            p.bars.append(Bar(f"{n} live gate processes", w["median_ms"], text, "gate", met))
+        panels.append(p)
+    burst = s.get("burst")
+    if burst:
+        p = Panel("6. After a release: post-release p99 and the backlog's drain (ms)")
+        for kind, scenario in burst.get("servers", {}).items():
+            for rate, r in scenario.get("rates", {}).items():
+                met = verdicts.get(f"burst {kind} @ {rate} req/s: failed requests")
+                failed = f", {r['failed']} failed" if r.get("failed") else ""
+                p.bars.append(
+                    Bar(
+                        f"{kind} @ {rate}/s: post-release p99",
+                        r.get("post_p99_ms"),
+                        _ms(r.get("post_p99_ms")) + failed,
+                        "gate",
+                        False if met is False else None,
+                    )
+                )
+                nginx = r.get("nginx_post_p99_ms")
+                p.bars.append(Bar(f"{kind} @ {rate}/s: same, in nginx", nginx, _ms(nginx), "floor"))
+                p.bars.append(
+                    Bar(
+                        f"{kind} @ {rate}/s: drain",
+                        r.get("drain_ms"),
+                        _ms(r.get("drain_ms")),
+                        "other",
+                    )
+                )
+        panels.append(p)
     return panels

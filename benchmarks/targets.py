@@ -127,6 +127,25 @@ def _propagation_targets(section: dict[str, Any]) -> list[Target]:
                 note,
             )
         )
+        if mode not in floor:
+            continue
+        # The mode-name PUBLISH (the CLI's) is judged against the floor; "x" is reported.
+        for key, judged in ((mode, True), (f"publish_x_{mode[8:]}", False)):
+            if key not in gate:
+                continue
+            for stat in ("p50", "p99"):
+                value = gate[key].get(f"ratio_{stat}")
+                label = "mode name" if judged else "'x', re-read first"
+                out.append(
+                    Target(
+                        "propagation",
+                        f"PUBLISH {label} ({mode[8:]}): {stat} gate/floor",
+                        value,
+                        "<= 1.2x" if judged else "(reported)",
+                        _at_most(value, 1.2) if judged else None,
+                        f"gate {gate[key][stat]:.1f} ms vs floor {floor[mode][stat]:.1f} ms",
+                    )
+                )
     if "bare_set" in gate:
         worst = gate["bare_set"]["max"]
         limit = section.get("poll_interval_ms", 1000.0)
@@ -184,6 +203,56 @@ def _runner_targets(section: dict[str, Any]) -> list[Target]:
                     note,
                 )
             )
+    for n, w in section.get("window", {}).items():
+        out.append(
+            Target(
+                "runner",
+                f"hold window - command, {n} live: median ms",
+                w.get("median_ms"),
+                "<= 50 ms",
+                _at_most(w.get("median_ms"), 50.0),
+                f"max {w['max_ms']:.1f} ms over {w['n']} rounds; drain {w['drain_ms']:.1f} ms"
+                if w.get("max_ms") is not None and w.get("drain_ms") is not None
+                else "",
+            )
+        )
+    return out
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f} ms"
+
+
+def _burst_targets(section: dict[str, Any]) -> list[Target]:
+    out: list[Target] = []
+    for kind, scenario in section.get("servers", {}).items():
+        for rate, r in scenario.get("rates", {}).items():
+            label = f"burst {kind} @ {rate} req/s"
+            failures = ", ".join(f"{k} {v}" for k, v in r.get("failures", {}).items())
+            out.append(
+                Target(
+                    "burst",
+                    f"{label}: failed requests",
+                    r.get("failed"),
+                    "0",
+                    None if r.get("failed") is None else r["failed"] == 0,
+                    f"of {r['requests']} in {r['rounds']} rounds"
+                    + (f": {failures}" if failures else ""),
+                )
+            )
+            out.append(
+                Target(
+                    "burst",
+                    f"{label}: post-release p99 ms",
+                    r.get("post_p99_ms"),
+                    "(reported)",
+                    None,
+                    f"drain {r['drain_ms']:.0f} ms (max {r['drain_max_ms']:.0f}); "
+                    f"{r['held']:.0f} held; in nginx p99 {_fmt(r.get('nginx_post_p99_ms'))}"
+                    if r.get("drain_ms") is not None and r.get("held") is not None
+                    else "",
+                )
+            )
     return out
 
 
@@ -200,4 +269,6 @@ def judge(results: dict[str, Any]) -> list[Target]:
         out += _memory_targets(sections["release_asgi"])
     if "runner" in sections:
         out += _runner_targets(sections["runner"])
+    if "burst" in sections:
+        out += _burst_targets(sections["burst"])
     return out

@@ -10,12 +10,15 @@ import pytest
 
 import benchmarks.__main__ as bench_main
 from benchmarks.__main__ import DEFAULT, parse_args
+from benchmarks.burst_stats import aggregate, burst_stats, nginx_stats
+from benchmarks.hold_window import window_overhead, window_summary
 from benchmarks.redisinfo import command_diff, parse_commandstats
 from benchmarks.report import render_report, table
 from benchmarks.stats import median, percentile, ratio, round_ratios, spread, summarize
 from benchmarks.svg import build_panels, render_svg
 from benchmarks.targets import judge
 from benchmarks.wrk import parse_wrk_output
+from tools.openloop import Record
 
 
 def test_percentiles_interpolate_like_numpy() -> None:
@@ -199,3 +202,150 @@ def test_missing_wrk_stops_the_suite_with_one_line(
     out, err = capsys.readouterr()
     assert out == ""
     assert err == "error: wrk not found (/usr/bin/wrk): install it\n"
+
+
+def _record(
+    index: int, sent: float, end: float | None, status: int = 200, error: str | None = None
+) -> Record:
+    return Record(
+        index, "GET", None, scheduled=sent, sent=sent, end=end, status=status, error=error
+    )
+
+
+def test_burst_stats_split_held_post_release_and_drain() -> None:
+    hold, release = 1.0, 3.0
+    records = [
+        _record(0, 0.5, 0.51),  # before the hold
+        _record(1, 1.5, 3.2),  # held, answered 0.2 s after the release
+        _record(2, 2.5, 3.4),  # held: the last of the backlog ends 0.4 s after it
+        _record(3, 3.1, 3.3),  # post-release, 0.2 s
+        _record(4, 3.5, 3.6),  # post-release, 0.1 s
+        _record(5, 4.0, 4.0, status=0, error="reset"),  # post-release, failed
+        _record(6, 4.5, 4.6, status=503),  # post-release, a non-2xx is a failure
+        _record(7, 5.5, 5.6),  # after the 2 s window
+    ]
+    records[3].sent = 3.15  # sent 50 ms late
+    stats = burst_stats(records, hold, release)
+    assert stats["requests"] == 8
+    assert (stats["failed"], stats["failures"]) == (2, {"reset": 1, "status 503": 1})
+    assert stats["held"] == 2
+    assert stats["post_n"] == 4
+    assert stats["post_max_ms"] == pytest.approx(200.0)  # from the scheduled time
+    assert stats["post_p50_ms"] == pytest.approx(150.0)
+    assert stats["drain_ms"] == pytest.approx(400.0)
+    assert stats["max_latency_ms"] == pytest.approx(1700.0)
+    assert stats["lateness_max_ms"] == pytest.approx(50.0)
+    assert stats["hold_s"] == pytest.approx(2.0)
+    # A backlog that ended before the release drains in 0.
+    assert burst_stats(records[:1], hold, release)["drain_ms"] == 0.0
+    rounds = [
+        {**stats, "gate_held": 2},
+        {**stats, "failed": 0, "failures": {}, "drain_ms": 600.0, "gate_held": 2},
+    ]
+    total = aggregate(rounds)
+    assert (total["rounds"], total["requests"], total["failed"]) == (2, 16, 2)
+    assert total["drain_ms"] == pytest.approx(500.0)
+    assert total["drain_max_ms"] == pytest.approx(600.0)
+    assert total["post_max_ms"] == pytest.approx(200.0)
+
+
+def test_nginx_stats_use_the_time_nginx_read_each_request() -> None:
+    release = 1000.0
+    timings = [
+        (998.0, 0.001, 200),  # before the hold
+        (999.0, 1.3, 200),  # held: ends 0.3 s after the release
+        (1000.2, 0.05, 200),  # post-release
+        (1001.5, 0.25, 502),  # post-release, a non-2xx
+        (1003.0, 0.001, 200),  # after the window
+    ]
+    stats = nginx_stats(timings, release)
+    assert (stats["nginx_requests"], stats["nginx_non_2xx"], stats["nginx_post_n"]) == (5, 1, 2)
+    assert stats["nginx_post_max_ms"] == pytest.approx(250.0)
+    assert stats["nginx_post_p50_ms"] == pytest.approx(150.0)
+    assert stats["nginx_drain_ms"] == pytest.approx(300.0)
+    assert nginx_stats([], release)["nginx_drain_ms"] is None
+
+
+def test_window_overhead_and_its_target() -> None:
+    # Held 1.045 s for a 1.003 s command: 42 ms beyond it.
+    assert window_overhead(100.0, 101.045, 100.02, 101.023) * 1000 == pytest.approx(42.0)
+    summary = window_summary([20.0, 30.0, 70.0])
+    assert (summary["median_ms"], summary["max_ms"], summary["met"]) == (30.0, 70.0, True)
+    assert window_summary([60.0, 55.0])["met"] is False
+    assert window_summary([])["met"] is None
+
+
+def _burst_section(failed: int) -> dict[str, Any]:
+    rate = {
+        "rounds": 2,
+        "requests": 5000,
+        "failed": failed,
+        "failures": {"reset": failed} if failed else {},
+        "held": 1200.0,
+        "gate_held": 100.0,
+        "post_p50_ms": 300.0,
+        "post_p99_ms": 900.0,
+        "post_max_ms": 1000.0,
+        "drain_ms": 950.0,
+        "drain_max_ms": 1100.0,
+        "max_latency_ms": 7000.0,
+        "lateness_max_ms": 20.0,
+        "nginx_post_p50_ms": 250.0,
+        "nginx_post_p99_ms": 800.0,
+        "nginx_drain_ms": 900.0,
+    }
+    return {
+        "hosts": 2,
+        "workers": 2,
+        "command": "sleep 6",
+        "window_s": 2.0,
+        "servers": {
+            "uvicorn": {"rates": {"200": rate}},
+            "gunicorn-gthread": {"rates": {"500": {**rate, "failed": 0, "failures": {}}}},
+        },
+    }
+
+
+def _window(median_ms: float) -> dict[str, Any]:
+    return {
+        "n": 5,
+        "median_ms": median_ms,
+        "max_ms": median_ms + 10,
+        "json_median_ms": median_ms - 1,
+        "status_processes": 4,
+        "drain_ms": 10.0,
+        "spawn_ms": 2.0,
+        "exit_ms": 5.0,
+        "after_command_ms": 1.0,
+    }
+
+
+def test_burst_and_window_targets_report_and_svg() -> None:
+    results = _synthetic_results()
+    results["sections"]["burst"] = _burst_section(failed=3)
+    results["sections"]["runner"] = {
+        "skipped": False,
+        "import_floor_s": 0.1,
+        "true": {"command": "true", "alone_s": 0.001, "runner_s": 0.3, "overhead_s": 0.299},
+        "window": {"1": _window(20.0), "16": _window(65.0)},
+    }
+    targets = judge(results)
+    verdicts = {t.metric: t.met for t in targets}
+    assert verdicts["burst uvicorn @ 200 req/s: failed requests"] is False
+    assert verdicts["burst gunicorn-gthread @ 500 req/s: failed requests"] is True
+    assert verdicts["burst uvicorn @ 200 req/s: post-release p99 ms"] is None  # reported
+    assert verdicts["hold window - command, 1 live: median ms"] is True
+    assert verdicts["hold window - command, 16 live: median ms"] is False
+    text = render_report(results, targets)
+    assert "6. Burst after a release" in text
+    assert "5b. Hold window beyond the command" in text
+    assert "300 / 900 / 1,000" in text
+    svg = render_svg(build_panels(results, verdicts), "t", "a; b; c")
+    assert ET.fromstring(svg).tag.endswith("svg")
+    assert "post-release p99" in svg
+    assert "16 live gate processes" in svg
+
+
+def test_burst_is_a_default_section() -> None:
+    assert "burst" in DEFAULT
+    assert parse_args(["--only", "burst"]).sections == ("burst",)
