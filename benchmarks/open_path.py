@@ -38,7 +38,7 @@ __all__ = ["APPS", "run"]
 
 VARIANTS = ("bare", "gate", "naive")
 POLL_INTERVAL = 1.0  # the gate's default; its background commands scale with it
-BACKGROUND_PER_POLL = 4  # GET + HGETALL (one pipeline), SET + ZADD (heartbeat)
+BACKGROUND_PER_POLL = 6  # GET state, HGETALL info, GET keepalive, GET handoff; SET + ZADD
 SETTLE_SECONDS = 0.25
 
 
