@@ -4,7 +4,8 @@ Starts its own ``redis-server`` and every server it measures on loopback, prints
 table per section and every target of the issue with met / missed, and writes
 ``results/latest.json`` and ``results/latest.svg`` (``--out`` to change the folder).
 
-Sections: ``open`` (1. open-path overhead), ``release`` (2. release latency, with 4.
+Sections: ``open`` (1. open-path overhead), ``instructions`` (1b. the same counted with
+callgrind, which repeats to ±0.4 % on a busy machine), ``release`` (2. release latency, with 4.
 memory), ``memory`` (only the 1,000 / 10,000 held rounds of ``release``),
 ``propagation`` (3.), ``runner`` (5.), ``burst`` (6. the requests that arrive just
 after a release, and the held backlog's drain); ``reload`` (socket errors and non-2xx per
@@ -28,7 +29,16 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from benchmarks import burst, multiproc, open_path, propagation, release, reload, runner
+from benchmarks import (
+    burst,
+    instructions,
+    multiproc,
+    open_path,
+    propagation,
+    release,
+    reload,
+    runner,
+)  # fmt: skip
 from benchmarks.config import FULL, QUICK, Context
 from benchmarks.holders import RELEASE_VIA
 from benchmarks.machine import machine_info, machine_line
@@ -38,7 +48,7 @@ from benchmarks.targets import judge
 from benchmarks.wrk import find_wrk
 from gatekeeper.testing import RedisServer, RedisServerMissing
 
-DEFAULT = ("open", "release", "propagation", "runner", "burst")
+DEFAULT = ("open", "instructions", "release", "propagation", "runner", "burst")
 CHOICES = (*DEFAULT, "memory", "reload")
 OUT = Path(__file__).resolve().parent / "results"
 
@@ -68,6 +78,8 @@ def plan(ctx: Context, names: tuple[str, ...]) -> list[tuple[str, Callable[[], A
     steps: list[tuple[str, Callable[[], Any]]] = []
     if "open" in names:
         steps.append(("open", lambda: open_path.run(ctx)))
+    if "instructions" in names:
+        steps.append(("instructions", lambda: instructions.run(ctx)))
     if "release" in names or "memory" in names:
         ns = tuple(ctx.settings.asgi_rounds) if "release" in names else (1000, 10000)
         steps.append(("release_asgi", lambda: release.run_asgi(ctx, ns)))

@@ -262,6 +262,14 @@ def judge(results: dict[str, Any]) -> list[Target]:
     out: list[Target] = []
     if "open" in sections:
         out += _open_targets(sections["open"])
+    if "instructions" in sections and not sections["instructions"].get("skipped"):
+        kept = sections["instructions"].get("kept_ratio")
+        extra = sections["instructions"].get("gate_extra_ir_per_request")
+        out.append(Target(
+            "instructions", "pure ASGI: instructions/request bare / gate (callgrind)", kept,
+            ">= 0.97", None if kept is None else kept >= 0.97,
+            "" if extra is None else f"gate adds {extra:,.0f} instructions/request",
+        ))  # fmt: skip
     out += _release_targets(sections)
     if "propagation" in sections:
         out += _propagation_targets(sections["propagation"])

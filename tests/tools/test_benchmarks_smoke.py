@@ -12,6 +12,7 @@ import benchmarks.__main__ as bench_main
 from benchmarks.__main__ import DEFAULT, parse_args
 from benchmarks.burst_stats import aggregate, burst_stats, nginx_stats
 from benchmarks.hold_window import window_overhead, window_summary
+from benchmarks.instructions import totals
 from benchmarks.redisinfo import command_diff, parse_commandstats
 from benchmarks.report import render_report, table
 from benchmarks.stats import median, percentile, ratio, round_ratios, spread, summarize
@@ -349,3 +350,21 @@ def test_burst_and_window_targets_report_and_svg() -> None:
 def test_burst_is_a_default_section() -> None:
     assert "burst" in DEFAULT
     assert parse_args(["--only", "burst"]).sections == ("burst",)
+
+
+def test_callgrind_totals_read_from_the_summary_line() -> None:
+    dump = "version: 1\ncreator: callgrind-3.19.0\nevents: Ir\nsummary: 461057733\n"
+    assert totals(dump) == 461057733
+    assert totals("events: Ir\ntotals: 12\n") == 12
+    with pytest.raises(ValueError, match="no summary"):
+        totals("events: Ir\n")
+
+
+def test_instruction_ratio_judged_against_097() -> None:
+    section = {"skipped": False, "kept_ratio": 0.967, "gate_extra_ir_per_request": 3710.0}
+    verdicts = {t.metric: t for t in judge({"sections": {"instructions": section}})}
+    target = verdicts["pure ASGI: instructions/request bare / gate (callgrind)"]
+    assert target.met is False
+    assert "3,710" in target.note
+    skipped = judge({"sections": {"instructions": {"skipped": True, "note": "no valgrind"}}})
+    assert skipped == []
