@@ -109,9 +109,7 @@ class LoopLot:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        # A dict, not a set: it wakes its waiters in the order they parked, so the
-        # requests held longest are answered first at a release.
-        self._waiters: dict[asyncio.Future[None], None] = {}
+        self._waiters: set[asyncio.Future[None]] = set()
         self.deadlines = Deadlines(loop)
         """The parked waiters' deadlines."""
 
@@ -132,7 +130,7 @@ class LoopLot:
         return task
 
     def unpark_all(self) -> None:
-        waiters, self._waiters = self._waiters, {}
+        waiters, self._waiters = self._waiters, set()
         # Every deadline kept is of a waiter woken here, or of one already done.
         self.deadlines.clear()
         for waiter in waiters:
@@ -168,16 +166,16 @@ class Spot:
         lot = self._lot
         waiters = lot._waiters
         if self._waiter is not None:
-            waiters.pop(self._waiter, None)
+            waiters.discard(self._waiter)
         waiter = self._waiter = lot.loop.create_future()
-        waiters[waiter] = None
+        waiters.add(waiter)
         lot.deadlines.add(waiter, timeout, len(waiters))
         return waiter
 
     def leave(self) -> None:
         """The hold is over: leave the lot (nothing to do after an unpark_all)."""
         if self._waiter is not None:
-            self._lot._waiters.pop(self._waiter, None)  # the lot's now: unpark_all swaps it
+            self._lot._waiters.discard(self._waiter)  # the lot's set now: unpark_all swaps it
 
     async def park(self, timeout: float) -> None:
         """:meth:`wait` then :meth:`leave`, even if cancelled."""
