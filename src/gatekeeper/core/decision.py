@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 __all__ = [
     "EXEMPT_REASONS",
     "HANDOFF",
-    "PASS_OPEN",
     "Decision",
     "Reason",
     "RequestFacts",
