@@ -11,29 +11,15 @@ from collections.abc import Callable
 from typing import Any
 
 import anyio
-import pytest
 import redis
 
-from gatekeeper import ASGIMiddleware, Gate
+from gatekeeper import ASGIMiddleware
 from gatekeeper.state.keys import Keys
 from tests.support.asgi_support import Exchange, RecordingApp, call, http_scope, until
 from tests.support.helpers import set_state
 
 Run = Callable[..., Any]
 TIMEOUT = 5.0
-
-
-@pytest.fixture
-def app() -> RecordingApp:
-    return RecordingApp()
-
-
-@pytest.fixture
-def middleware(make_gate: Callable[..., Gate], app: RecordingApp) -> Callable[..., ASGIMiddleware]:
-    def factory(**options: Any) -> ASGIMiddleware:
-        return ASGIMiddleware(app, gate=make_gate(**options))
-
-    return factory
 
 
 def websocket_scope(**extra: Any) -> dict[str, Any]:

@@ -37,19 +37,6 @@ Run = Callable[..., Any]
 TIMEOUT = 5.0
 
 
-@pytest.fixture
-def app() -> RecordingApp:
-    return RecordingApp()
-
-
-@pytest.fixture
-def middleware(make_gate: Callable[..., Gate], app: RecordingApp) -> Callable[..., ASGIMiddleware]:
-    def factory(**options: Any) -> ASGIMiddleware:
-        return ASGIMiddleware(app, gate=make_gate(**options))
-
-    return factory
-
-
 async def until_held(mw: ASGIMiddleware) -> None:
     watcher = mw.gate.watcher
     await until(lambda: watcher.wait_ready().mode.value == "hold")
