@@ -7,6 +7,9 @@ import json
 import os
 import shlex
 import sys
+import threading
+import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +18,7 @@ import pytest
 import redis
 
 from gatekeeper.state.keys import Keys
+from gatekeeper.state.processes import read_processes
 from gatekeeper.testing import RedisServer
 from tests.examples.support import (
     EXAMPLES,
@@ -121,3 +125,52 @@ def test_run_migration_holds_traffic_while_the_slow_revision_applies(
     assert summary["requests"]["rejected"] == 0
     check_traffic_through_deploy(traffic, summary, database)
     assert backfill_gaps(database) == 0
+
+
+BURST = 300
+"""Requests queued behind a hold: far more than anyio's 40 worker threads and the pool's
+15 connections (5 + 10 overflow) of the two workers together."""
+
+
+def test_a_released_burst_larger_than_the_pool_is_answered_at_once(
+    served: Server, r: redis.Redis, keys: Keys
+) -> None:
+    # A sync endpoint that kept its pooled connection until FastAPI's cleanup thread ran
+    # deadlocked here: every worker thread waited for a connection only a thread could
+    # give back, until the pool's 30 s timeout (500s, then client timeouts).
+    statuses: list[int | str] = []
+    answered: list[float] = []
+
+    def one(number: int) -> None:
+        with httpx.Client(base_url=served.url, timeout=25) as client:
+            try:
+                if number % 2:
+                    status = client.post("/notes", json={"text": f"burst {number}"}).status_code
+                else:
+                    status = client.get("/notes").status_code
+            except httpx.HTTPError as exc:
+                status = type(exc).__name__
+        statuses.append(status)
+        answered.append(time.monotonic())
+
+    def held_now() -> int:
+        return sum(int(report.get("held", 0)) for report in read_processes(r, keys))
+
+    set_state(r, keys, "hold")
+    threads = [threading.Thread(target=one, args=(n,)) for n in range(BURST)]
+    try:
+        wait_for(
+            lambda: [rep.get("mode") for rep in read_processes(r, keys)] == ["hold", "hold"],
+            what="both workers to report the hold",
+        )
+        for thread in threads:
+            thread.start()
+        wait_for(lambda: held_now() == BURST, 15, what=f"{BURST} requests held")
+    finally:
+        released = time.monotonic()
+        set_state(r, keys, None)
+        for thread in threads:
+            thread.join(30)
+    print(f"\nburst of {BURST}: {Counter(statuses)}, last answer {max(answered) - released:.2f}s")
+    assert Counter(statuses) == {200: BURST // 2, 201: BURST // 2}
+    assert max(answered) - released < 10
