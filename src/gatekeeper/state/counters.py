@@ -7,7 +7,6 @@ can say how many requests were held and released.
 
 from __future__ import annotations
 
-import itertools
 import threading
 
 from gatekeeper.core.modes import Mode
@@ -19,20 +18,22 @@ class Counters:
     """Request counts of one process.
 
     The in-flight counts sit on every request's path, so they take no lock: each is a
-    pair of ``itertools.count`` (requests in, requests out), whose ``next()`` is atomic
-    under the GIL. The hold counts, off the open path, use a lock.
+    list holding one ``None`` per request inside the app, appended on the way in and
+    popped on the way out (both atomic under the GIL, neither allocates, unlike counting
+    with ints), its length the count. The list of all requests is public,
+    :attr:`inside`, so that the ASGI open path counts a read with no method call of its
+    own (a call is a quarter of what the gate costs a hello-world request under uvicorn).
+    The hold counts, off the open path, use a lock.
     """
 
     __slots__ = (
-        "_entered",
-        "_left",
         "_lock",
-        "_writes_entered",
-        "_writes_left",
+        "_writes_inside",
         "handed_off_total",
         "held",
         "held_total",
         "held_writes",
+        "inside",
         "rejected_total",
         "released_total",
         "timed_out_total",
@@ -40,10 +41,9 @@ class Counters:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._entered = itertools.count()
-        self._left = itertools.count()
-        self._writes_entered = itertools.count()
-        self._writes_left = itertools.count()
+        self.inside: list[None] = []
+        """One entry per request inside the app: ``append(None)`` in, ``pop()`` out."""
+        self._writes_inside: list[None] = []
         self.held = 0
         self.held_writes = 0
         self.held_total = 0
@@ -53,26 +53,22 @@ class Counters:
         self.handed_off_total = 0
 
     def enter(self, write: bool) -> None:
-        next(self._entered)
+        self.inside.append(None)
         if write:
-            next(self._writes_entered)
+            self._writes_inside.append(None)
 
     def leave(self, write: bool) -> None:
-        next(self._left)
+        self.inside.pop()
         if write:
-            next(self._writes_left)
+            self._writes_inside.pop()
 
     @property
     def inflight(self) -> int:
-        # Read "out" before "in": a request entering in between can only make the
-        # result larger, never negative.
-        left = _peek(self._left)
-        return _peek(self._entered) - left
+        return len(self.inside)
 
     @property
     def inflight_writes(self) -> int:
-        left = _peek(self._writes_left)
-        return _peek(self._writes_entered) - left
+        return len(self._writes_inside)
 
     def hold_begin(self, cap: int, write_cap: int | None = None) -> bool:
         """Count one more held request, unless ``cap`` are already held; a write held
@@ -132,9 +128,3 @@ class Counters:
             "timed_out_total": self.timed_out_total,
             "handed_off_total": self.handed_off_total,
         }
-
-
-def _peek(counter: itertools.count[int]) -> int:
-    """The next value ``counter`` would give, without taking it."""
-    # repr is "count(N)"; unlike __reduce__, it is not deprecated (3.12) or removed (3.14).
-    return int(repr(counter)[6:-1])
