@@ -128,6 +128,34 @@ def test_client_disconnect_while_held_frees_waiter_and_skips_app(
     assert counters.held == 0
 
 
+def test_held_request_cancelled_by_its_server_is_counted_out_and_leaves_the_lot(
+    run_async: Run,
+    middleware: Callable[..., ASGIMiddleware],
+    app: RecordingApp,
+    r: redis.Redis,
+    keys: Keys,
+) -> None:
+    mw = middleware(hold_timeout=10)
+    set_state(r, keys, "hold")
+    watcher = mw.gate.watcher
+    counters = watcher.counters
+    exchange = request(b"x")
+
+    async def scenario() -> int:
+        await until_held(mw)
+        with anyio.fail_after(2):
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(mw, http_scope("POST"), exchange.receive, exchange.send)
+                await until(lambda: counters.held == 1)
+                tasks.cancel_scope.cancel()  # as a server cancels a request's task
+        return len(watcher.loop_lot())
+
+    assert run_async(scenario) == 0
+    assert (counters.held, counters.rejected_total, counters.released_total) == (0, 1, 0)
+    assert exchange.sent == []
+    assert app.calls == []
+
+
 def test_thousand_held_requests_all_answered_on_release(
     run_async: Run,
     middleware: Callable[..., ASGIMiddleware],

@@ -38,6 +38,18 @@ def test_drained_under_readonly_counts_only_writes() -> None:
     assert counters.drained(Mode.HOLD) is True
 
 
+def test_hold_released_counts_as_a_released_hold_end() -> None:
+    short, full = Counters(), Counters()
+    for counters in (short, full):
+        assert counters.hold_begin(5) is True
+        assert counters.hold_begin(5) is True
+    short.hold_released()
+    full.hold_end(released=True)
+    assert short.as_dict() == full.as_dict()
+    assert short.held == 1
+    assert short.released_total == 1
+
+
 def test_hold_cap_refuses_past_max_held() -> None:
     counters = Counters()
     assert counters.hold_begin(2) is True

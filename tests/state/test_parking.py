@@ -142,6 +142,83 @@ def test_park_returns_at_its_timeout_and_leaves_the_lot(run_async: Callable[...,
     run_async(scenario)
 
 
+def test_spots_parked_with_different_deadlines_each_return_at_their_own(
+    run_async: Callable[..., Any],
+) -> None:
+    # The later deadline parks first: the earlier one, parked next, must not wait for it
+    # (asyncio: the lot's one timer is set again, earlier), nor the later leave with it.
+    async def scenario() -> None:
+        lot = LoopLots().for_running_loop()
+        started = anyio.current_time()
+        returned: dict[float, float] = {}
+
+        async def held(deadline: float) -> None:
+            await lot.spot().park(deadline)
+            returned[deadline] = anyio.current_time() - started
+
+        with anyio.fail_after(TIMEOUT):
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(held, 0.4)
+                await anyio.wait_all_tasks_blocked()
+                tasks.start_soon(held, 0.1)
+        assert list(returned) == [0.1, 0.4]
+        for deadline, elapsed in returned.items():
+            assert deadline - 0.002 <= elapsed < deadline + 0.25  # a timer may fire 1 ms early
+        assert len(lot) == 0
+
+    run_async(scenario)
+
+
+async def test_unpark_all_clears_the_loops_deadlines_and_their_timer() -> None:
+    lot = LoopLot(asyncio.get_running_loop())
+    async with anyio.create_task_group() as tasks:
+        held = await _parked(tasks, lot, 3)
+        assert len(lot.deadlines) == 3
+        assert lot.deadlines.next_at is not None
+        lot.unpark_all()
+        assert len(lot.deadlines) == 0
+        assert lot.deadlines.next_at is None  # cancelled: nothing left to fire in 60 s
+        for request in held:
+            await request.wait_woken()
+
+
+async def test_deadlines_of_spots_woken_early_do_not_pile_up() -> None:
+    # Each request's client leaves (Spot.unpark) long before its deadline: the heap is
+    # compacted as it outgrows the parked waiters, not kept until those deadlines pass.
+    lot = LoopLot(asyncio.get_running_loop())
+    async with anyio.create_task_group() as tasks:
+        for _ in range(500):
+            (leaving,) = await _parked(tasks, lot, 1)
+            leaving.spot.unpark()
+            await leaving.wait_woken()
+        assert len(lot) == 0
+        assert len(lot.deadlines) <= 2 * 1 + 64 + 1
+        (staying,) = await _parked(tasks, lot, 1)
+        lot.unpark_all()
+        await staying.wait_woken()
+
+
+def test_a_spot_that_waits_again_has_one_place_and_leave_gives_it_up(
+    run_async: Callable[..., Any],
+) -> None:
+    # The gate's loop: wait, wake (here at the deadline), decide, wait again, then leave.
+    async def scenario() -> None:
+        lot = LoopLots().for_running_loop()
+        spot = lot.spot()
+        with anyio.fail_after(TIMEOUT):
+            await spot.wait(0.01)
+            assert len(lot) == 1  # its place is kept until it waits again or leaves
+            waiting = spot.wait(0.01)
+            assert len(lot) == 1
+            await waiting
+        spot.leave()
+        assert len(lot) == 0
+        spot.leave()  # twice, or after an unpark_all: nothing left to give up
+        assert len(lot) == 0
+
+    run_async(scenario)
+
+
 def test_spot_unpark_wakes_that_request_only(run_async: Callable[..., Any]) -> None:
     async def scenario() -> None:
         lot = LoopLots().for_running_loop()

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = [
     "EXEMPT_REASONS",
     "HANDOFF",
+    "PASS_OPEN",
     "Decision",
     "Reason",
     "RequestFacts",

@@ -5,13 +5,14 @@
     app.add_middleware(gatekeeper.ASGIMiddleware, redis_url="redis://localhost:6379/0")
 
 A pure ASGI middleware: ``lifespan`` and other scope types pass through untouched (the
-lifespan start also starts the watcher early). A held request waits on one future
-shared by every held request of the event loop, so holding costs no thread and no
-Redis connection. While an HTTP request is held its body is read ahead (up to 1 MiB,
-then replayed to the app) so that a client that gives up is noticed at once and its
-request never reaches the app. WebSocket connections are held before the handshake;
-when refused they get a 503 response where the server supports the ASGI
-``websocket.http.response`` extension, else a close with code 1013 (try again later).
+lifespan start also starts the watcher early). A held request waits in its event
+loop's parking lot (:mod:`gatekeeper.state._parking`), woken with every other there at a
+state change, so holding costs no thread and no Redis connection. While an HTTP request
+is held its body is read ahead (up to 1 MiB, then replayed to the app) so that a client
+that gives up is noticed at once and its request never reaches the app. WebSocket
+connections are held before the handshake; when refused they get a 503 response where
+the server supports the ASGI ``websocket.http.response`` extension, else a close with
+code 1013 (try again later).
 
 Open-state cost per request: a few attribute reads, a string comparison, and an append
 and a pop on the list of requests in flight.
@@ -19,6 +20,8 @@ and a pop on the list of requests in flight.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Awaitable
 from typing import Any
 
 from gatekeeper.core.decision import HANDOFF, RequestFacts
@@ -27,7 +30,7 @@ from gatekeeper.core.modes import SAFE_METHODS, Mode
 from gatekeeper.core.responses import Reply
 from gatekeeper.middleware._readahead import ReadAhead
 from gatekeeper.middleware._types import ASGIApp, Message, Receive, Scope, Send
-from gatekeeper.middleware.gate import Gate, Outcome
+from gatekeeper.middleware.gate import DISCONNECTED, TIMED_OUT, Gate, Outcome
 from gatekeeper.options import GateOptions, build_options
 from gatekeeper.state.watcher import StateWatcher
 
@@ -114,30 +117,62 @@ class ASGIMiddleware:
         await self.app(scope, receive, send)
 
     async def _gated(self, scope: Scope, receive: Receive, send: Send) -> None:
-        send = _ClosingSend(send, self._watcher)
-        read_ahead = ReadAhead(receive)
-        try:
-            outcome = await self.gate.screen_async(
-                facts_from_scope(scope, self.gate.options), read_ahead
-            )
-        finally:
-            read_ahead.hand_over()
-        if read_ahead.gone:
-            return  # the client left while held: nothing to answer, nothing to run
+        # Gate.screen_async, with its hold waited out in this frame (a coroutine less per
+        # held request, a level less to resume through when thousands are released),
+        # and the read-ahead as its disconnect watch.
+        watcher = self._watcher
+        gate = self.gate
+        now = time.time()
+        snapshot = watcher.snapshot or await watcher.wait_ready_async()
+        facts = facts_from_scope(scope, gate.options)
+        outcome = gate.begin_hold(snapshot, facts, now)
+        if outcome is None:
+            read_ahead = ReadAhead(receive)
+            lot = watcher.loop_lot()
+            spot = lot.spot()
+            read_ahead.start(spot.unpark, lot.spawn)
+            verdict = TIMED_OUT
+            try:
+                while True:
+                    snapshot = watcher.snapshot or snapshot
+                    verdict, left = gate.hold_step(snapshot, facts, now)
+                    if left <= 0:
+                        break
+                    if read_ahead.gone:
+                        verdict = DISCONNECTED
+                        break
+                    await spot.wait(left)
+            finally:
+                spot.leave()
+                read_ahead.hand_over()
+                outcome = gate.end_hold(verdict, facts)  # counted out even if cancelled
+            if read_ahead.gone:
+                return  # the client left while held: nothing to answer, nothing to run
+            receive = read_ahead.receive
+        send = _ClosingSend(send, watcher).send  # made now: not kept while held
         if outcome.reply is not None:
             if outcome.verdict is HANDOFF:
                 # Read what is left of the body first: closing a connection with unread
                 # bytes makes the kernel reset it, and the client may lose the redirect.
-                await _discard_body(read_ahead.receive)
+                await _discard_body(receive)
                 await _send_reply(outcome.reply, send, close=True)
                 return
             await _send_reply(outcome.reply, send)
         elif outcome.counted:
-            await self._call_app(scope, read_ahead.receive, send)
+            # _call_app, inlined: a coroutine less to create and resume through for each
+            # of the requests a release lets go at once.
+            counters = watcher.counters
+            write = scope["method"] not in SAFE_METHODS
+            counters.enter(write)
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                counters.leave(write)
         else:
-            await self.app(scope, read_ahead.receive, send)
+            await self.app(scope, receive, send)
 
     async def _call_app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The app, counted in flight (the first requests, before the first snapshot)."""
         counters = self._watcher.counters
         write = scope["method"] not in SAFE_METHODS
         counters.enter(write)
@@ -168,8 +203,8 @@ class ASGIMiddleware:
 
 
 class _ClosingSend:
-    """``send`` that ends the connection after a response started while keep-alive is off
-    (``Connection: close``, which every ASGI server here honours and passes on).
+    """Its :meth:`send` ends the connection after a response started while keep-alive is
+    off (``Connection: close``, which every ASGI server here honours and passes on).
 
     Used off the open path only: it is how requests pass while a reload is coming."""
 
@@ -179,7 +214,10 @@ class _ClosingSend:
         self._send = send
         self._watcher = watcher
 
-    async def __call__(self, message: Message) -> None:
+    def send(self, message: Message) -> Awaitable[None]:
+        # A method, not __call__ (a bound method is called without looking __call__ up
+        # on the type), and not a coroutine: it returns the server's own awaitable, a
+        # frame less per send.
         if message["type"] == "http.response.start":
             snapshot = self._watcher.snapshot
             if snapshot is not None and snapshot.closing:
@@ -189,7 +227,7 @@ class _ClosingSend:
                     if name.lower() != b"connection"
                 ]
                 message = {**message, "headers": [*headers, (b"connection", b"close")]}
-        await self._send(message)
+        return self._send(message)
 
 
 class _LifespanSend:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from gatekeeper.core.bypass import make_token
 from gatekeeper.core.decision import (
     EXEMPT_REASONS,
     HANDOFF,
+    PASS_OPEN,
     Decision,
     Reason,
     RequestFacts,
@@ -51,9 +52,13 @@ class DisconnectWatch(Protocol):
 
 _GRANT = Verdict(Decision.PASS, Reason.BYPASS_GRANTED)
 _CAPACITY = Verdict(Decision.REJECT, Reason.CAPACITY)
-_TIMEOUT = Verdict(Decision.REJECT, Reason.HOLD_TIMEOUT)
 _WRITES_BUSY = Verdict(Decision.REJECT, Reason.WRITE_CAPACITY)
+# How a hold ends when it has no verdict of its own: public for the ASGI middleware,
+# which waits out its holds in its own frame (see Gate.begin_hold).
+TIMED_OUT = Verdict(Decision.REJECT, Reason.HOLD_TIMEOUT)
 DISCONNECTED = Verdict(Decision.REJECT, Reason.DISCONNECTED)
+_EXEMPT = tuple(EXEMPT_REASONS)
+"""Searched by identity (a tuple): the frozenset would call ``Enum.__hash__``, Python code."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,11 +67,17 @@ class Outcome:
 
     verdict: Verdict
     reply: Reply | None = None
+    counted: bool = field(init=False, repr=False, compare=False)
+    """Whether the request counts toward the drain while it is in the app."""
 
-    @property
-    def counted(self) -> bool:
-        """Whether the request counts toward the drain while it is in the app."""
-        return self.reply is None and self.verdict.reason not in EXEMPT_REASONS
+    def __post_init__(self) -> None:
+        # Computed once, here: the adapters ask it of every request that passed.
+        exempt = self.verdict.reason in _EXEMPT
+        object.__setattr__(self, "counted", self.reply is None and not exempt)
+
+
+_PASSED_OPEN = Outcome(PASS_OPEN)
+"""The outcome of every request that passes because the gate opened: made once."""
 
 
 class Gate:
@@ -96,11 +107,18 @@ class Gate:
         write_cap = write_hold_cap(self.options.max_held_writes) if readonly else None
         if not self.watcher.counters.hold_begin(self.options.max_held, write_cap):
             return self._finish(_CAPACITY if write_cap is None else _WRITES_BUSY, facts)
-        verdict = _TIMEOUT
+        verdict = TIMED_OUT
+        watcher = self.watcher
+        lot = watcher.thread_lot
         try:
             while True:
-                ticket = self.watcher.thread_lot.ticket()
-                snapshot = self.watcher.snapshot or snapshot
+                ticket = lot.ticket()
+                snapshot = watcher.snapshot or snapshot
+                if snapshot.plain:
+                    # What decide() says of any request under a plain snapshot, said at
+                    # once: it is what every held thread wakes to at a release.
+                    verdict = PASS_OPEN
+                    break
                 verdict, left = self._step(snapshot, facts, now, pace=False)
                 if left <= 0:
                     break
@@ -121,29 +139,62 @@ class Gate:
         """
         now = time.time()
         snapshot = self.watcher.snapshot or await self.watcher.wait_ready_async()
+        outcome = self.begin_hold(snapshot, facts, now)
+        if outcome is not None:
+            return outcome
+        lot = self.watcher.loop_lot()
+        spot = lot.spot()
+        if watch is not None:
+            watch.start(spot.unpark, lot.spawn)
+        # The ASGI middleware runs this loop in its own frame: change both alike.
+        verdict = TIMED_OUT
+        try:
+            while True:
+                snapshot = self.watcher.snapshot or snapshot
+                verdict, left = self.hold_step(snapshot, facts, now)
+                if left <= 0:
+                    break
+                if watch is not None and watch.gone:
+                    verdict = DISCONNECTED
+                    break
+                await spot.wait(left)
+        finally:
+            spot.leave()
+            outcome = self.end_hold(verdict, facts)  # counted out even if cancelled
+        return outcome
+
+    # The hold of screen_async in steps, for a caller that waits in a frame of its own (the
+    # ASGI middleware: a coroutine less per held request, a level less to resume at the
+    # release). Each step is sync: the waiting between them is the caller's.
+
+    def begin_hold(self, snapshot: Snapshot, facts: RequestFacts, now: float) -> Outcome | None:
+        """The outcome at once, or ``None``: a hold has begun (and is counted), to be
+        waited out with :meth:`hold_step` and ended with :meth:`end_hold`."""
         first = self._first_look(snapshot, facts, now)
         paced = first is HANDOFF and self.options.handoff_delay > 0
         if first.decision is not Decision.HOLD and not paced:
             return self._finish(first, facts)
         if not self.watcher.counters.hold_begin(self.options.max_held):
             return self._finish(HANDOFF if first is HANDOFF else _CAPACITY, facts)
-        lot = self.watcher.loop_lot()
-        spot = lot.spot()
-        if watch is not None:
-            watch.start(spot.unpark, lot.spawn)
-        verdict = _TIMEOUT
-        try:
-            while True:
-                snapshot = self.watcher.snapshot or snapshot
-                verdict, left = self._step(snapshot, facts, now, pace=True)
-                if left <= 0:
-                    break
-                if watch is not None and watch.gone:
-                    verdict = DISCONNECTED
-                    break
-                await spot.park(left)
-        finally:
-            self._end_hold(verdict)
+        return None
+
+    def hold_step(
+        self, snapshot: Snapshot, facts: RequestFacts, started: float
+    ) -> tuple[Verdict, float]:
+        """The verdict under ``snapshot`` and how long to wait for another (``<= 0``:
+        end the hold with it), for a request held since ``started``."""
+        if snapshot.plain:
+            # What decide() says of any request under a plain snapshot, said at once: it
+            # is what every held request wakes to at a release.
+            return PASS_OPEN, 0.0
+        return self._step(snapshot, facts, started, pace=True)
+
+    def end_hold(self, verdict: Verdict, facts: RequestFacts) -> Outcome:
+        """Count the hold out and give its outcome (call it even if the wait failed)."""
+        if verdict is PASS_OPEN:
+            self.watcher.counters.hold_released()
+            return _PASSED_OPEN
+        self._end_hold(verdict)
         return self._finish(verdict, facts, held=True)
 
     # -- shared --------------------------------------------------------------------
@@ -182,12 +233,15 @@ class Gate:
         if verdict.decision is not Decision.HOLD:
             return verdict, 0.0
         left = hold_deadline(started, snapshot.hold_until, self.options) - now
-        return (verdict, left) if left > 0 else (_TIMEOUT, 0.0)
+        return (verdict, left) if left > 0 else (TIMED_OUT, 0.0)
 
     def _end_hold(self, verdict: Verdict, write: bool = False) -> None:
+        if verdict.decision is Decision.PASS and not write:
+            self.watcher.counters.hold_released()
+            return
         self.watcher.counters.hold_end(
             released=verdict.decision is Decision.PASS,
-            timed_out=verdict is _TIMEOUT,
+            timed_out=verdict is TIMED_OUT,
             write=write,
             handed_off=verdict is HANDOFF,
         )
@@ -197,6 +251,8 @@ class Gate:
             secret = self.options.bypass_secret or ""
             token = make_token(secret, time.time(), self.options.bypass_max_age)
             return Outcome(verdict, bypass_granted(token, self.options, secure=facts.secure))
+        if verdict is PASS_OPEN:
+            return _PASSED_OPEN
         if verdict.decision is Decision.PASS:
             return Outcome(verdict)
         if verdict is HANDOFF:

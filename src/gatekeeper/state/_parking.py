@@ -13,9 +13,11 @@ place is woken.
 - :class:`LoopLot`, one per asyncio event loop (uvloop included), for held ASGI
   requests: each request gets a :class:`Spot` whose :meth:`Spot.park` waits on one
   future of its own, completed by the next :meth:`LoopLot.unpark_all` (scheduled in the
-  loop by the watcher thread), by the request's deadline, or by :meth:`Spot.unpark` (its
-  client left). Under trio, :mod:`gatekeeper.state._trio` has the same on trio's
-  primitives; :class:`LoopLots` picks the kind for the library that is running.
+  loop by the watcher thread), by the request's deadline (the lot's
+  :class:`~gatekeeper.state._deadlines.Deadlines`: one timer for them all), or by
+  :meth:`Spot.unpark` (its client left). Under trio, :mod:`gatekeeper.state._trio` has
+  the same on trio's primitives; :class:`LoopLots` picks the kind for the library that
+  is running.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ import contextlib
 import threading
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any, Protocol
+
+from gatekeeper.state._deadlines import Deadlines
 
 __all__ = [
     "LoopLot",
@@ -57,8 +61,14 @@ when it returns (:meth:`Lot.spawn`)."""
 
 
 class Parked(Protocol):
-    """One held request's place in a lot."""
+    """One held request's place in a lot.
 
+    ``wait(timeout)`` takes the place at once and returns what to await (the next
+    unpark, ``timeout`` or :meth:`unpark`); ``leave()`` when the hold is over.
+    ``park(timeout)`` is both in one coroutine."""
+
+    def wait(self, timeout: float) -> Awaitable[None]: ...
+    def leave(self) -> None: ...
     async def park(self, timeout: float) -> None: ...
     def unpark(self) -> None: ...
 
@@ -95,11 +105,13 @@ class LoopLot:
     """The held requests of one event loop. Used from that loop's thread only, except
     :meth:`unpark_all_threadsafe`."""
 
-    __slots__ = ("__weakref__", "_waiters", "loop")
+    __slots__ = ("__weakref__", "_waiters", "deadlines", "loop")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self._waiters: set[asyncio.Future[None]] = set()
+        self.deadlines = Deadlines(loop)
+        """The parked waiters' deadlines."""
 
     def __len__(self) -> int:
         """How many requests are parked right now."""
@@ -119,6 +131,8 @@ class LoopLot:
 
     def unpark_all(self) -> None:
         waiters, self._waiters = self._waiters, set()
+        # Every deadline kept is of a waiter woken here, or of one already done.
+        self.deadlines.clear()
         for waiter in waiters:
             wake(waiter)
 
@@ -140,19 +154,35 @@ class Spot:
         self._lot = lot
         self._waiter: asyncio.Future[None] | None = None
 
-    async def park(self, timeout: float) -> None:
-        """Wait for the next :meth:`LoopLot.unpark_all`, ``timeout`` seconds or
-        :meth:`unpark`, whichever comes first. Takes its place before the first await,
-        so a caller that read the snapshot just before cannot miss a change."""
+    def wait(self, timeout: float) -> asyncio.Future[None]:
+        """Take the place now and return the future to await: completed by the next
+        :meth:`LoopLot.unpark_all`, in ``timeout`` seconds or by :meth:`unpark`,
+        whichever comes first. A caller that read the snapshot just before cannot miss
+        a change, as the lot is unparked in this loop's thread.
+
+        Not a coroutine: the gate awaits the future itself, a frame less per held
+        request. Waiting again gives up the place of the wait before; :meth:`leave`
+        gives up the last."""
         lot = self._lot
+        waiters = lot._waiters
+        if self._waiter is not None:
+            waiters.discard(self._waiter)
         waiter = self._waiter = lot.loop.create_future()
-        lot._waiters.add(waiter)
-        timer = lot.loop.call_later(timeout, wake, waiter)
+        waiters.add(waiter)
+        lot.deadlines.add(waiter, timeout, len(waiters))
+        return waiter
+
+    def leave(self) -> None:
+        """The hold is over: leave the lot (nothing to do after an unpark_all)."""
+        if self._waiter is not None:
+            self._lot._waiters.discard(self._waiter)  # the lot's set now: unpark_all swaps it
+
+    async def park(self, timeout: float) -> None:
+        """:meth:`wait` then :meth:`leave`, even if cancelled."""
         try:
-            await waiter
+            await self.wait(timeout)
         finally:
-            timer.cancel()
-            lot._waiters.discard(waiter)
+            self.leave()
 
     def unpark(self) -> None:
         """End the current wait now: the request's client went away. (Between waits

@@ -72,19 +72,35 @@ class TrioSpot:
         self._lot = lot
         self._event: trio.Event | None = None
 
-    async def park(self, timeout: float) -> None:  # noqa: ASYNC109 - one signature for both
-        """As :meth:`gatekeeper.state._parking.Spot.park`: in the lot before any await."""
+    def wait(self, timeout: float) -> Awaitable[None]:
+        """As :meth:`gatekeeper.state._parking.Spot.wait`: in the lot before it returns
+        what to await (a coroutine here: trio's timeout is a scope around the wait)."""
+        waiters = self._lot._waiters
+        if self._event is not None:
+            waiters.discard(self._event)
         event = self._event = trio.Event()
-        self._lot._waiters.add(event)
+        waiters.add(event)
+        return _wait(event, timeout)
+
+    def leave(self) -> None:
+        """As :meth:`gatekeeper.state._parking.Spot.leave`."""
+        if self._event is not None:
+            self._lot._waiters.discard(self._event)
+
+    async def park(self, timeout: float) -> None:  # noqa: ASYNC109 - one signature for both
         try:
-            with trio.move_on_after(timeout):
-                await event.wait()
+            await self.wait(timeout)
         finally:
-            self._lot._waiters.discard(event)
+            self.leave()
 
     def unpark(self) -> None:
         if self._event is not None:
             self._event.set()
+
+
+async def _wait(event: trio.Event, timeout: float) -> None:  # noqa: ASYNC109 - as Spot.wait
+    with trio.move_on_after(timeout):
+        await event.wait()
 
 
 class TrioReading:
