@@ -169,6 +169,26 @@ def test_spots_parked_with_different_deadlines_each_return_at_their_own(
     run_async(scenario)
 
 
+async def test_unpark_all_answers_the_requests_held_longest_first() -> None:
+    # asyncio runs woken tasks in the order they were woken; trio shuffles each batch of
+    # runnable tasks on purpose, so the order is asyncio's to keep, not trio's.
+    lot = LoopLot(asyncio.get_running_loop())
+    order: list[int] = []
+
+    async def held(n: int) -> None:
+        await lot.spot().park(PARKED)
+        order.append(n)
+
+    tasks = []
+    for n in range(200):
+        tasks.append(asyncio.ensure_future(held(n)))
+        await asyncio.sleep(0)  # each parks before the next arrives
+    assert len(lot) == 200
+    lot.unpark_all()
+    await asyncio.wait_for(asyncio.gather(*tasks), TIMEOUT)
+    assert order == list(range(200))
+
+
 async def test_unpark_all_clears_the_loops_deadlines_and_their_timer() -> None:
     lot = LoopLot(asyncio.get_running_loop())
     async with anyio.create_task_group() as tasks:

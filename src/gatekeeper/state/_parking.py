@@ -109,7 +109,9 @@ class LoopLot:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self._waiters: set[asyncio.Future[None]] = set()
+        # A dict, not a set: it wakes its waiters in the order they parked, so the
+        # requests held longest are answered first at a release.
+        self._waiters: dict[asyncio.Future[None], None] = {}
         self.deadlines = Deadlines(loop)
         """The parked waiters' deadlines."""
 
@@ -130,7 +132,7 @@ class LoopLot:
         return task
 
     def unpark_all(self) -> None:
-        waiters, self._waiters = self._waiters, set()
+        waiters, self._waiters = self._waiters, {}
         # Every deadline kept is of a waiter woken here, or of one already done.
         self.deadlines.clear()
         for waiter in waiters:
@@ -166,16 +168,16 @@ class Spot:
         lot = self._lot
         waiters = lot._waiters
         if self._waiter is not None:
-            waiters.discard(self._waiter)
+            waiters.pop(self._waiter, None)
         waiter = self._waiter = lot.loop.create_future()
-        waiters.add(waiter)
+        waiters[waiter] = None
         lot.deadlines.add(waiter, timeout, len(waiters))
         return waiter
 
     def leave(self) -> None:
         """The hold is over: leave the lot (nothing to do after an unpark_all)."""
         if self._waiter is not None:
-            self._lot._waiters.discard(self._waiter)  # the lot's set now: unpark_all swaps it
+            self._lot._waiters.pop(self._waiter, None)  # the lot's now: unpark_all swaps it
 
     async def park(self, timeout: float) -> None:
         """:meth:`wait` then :meth:`leave`, even if cancelled."""
