@@ -31,18 +31,20 @@ def redis_server() -> Iterator[RedisServer]:
         yield server
 
 
-@pytest.fixture(params=["asyncio", "trio"], ids=["asyncio", "trio"])
+@pytest.fixture(params=["asyncio", "uvloop", "trio"], ids=["asyncio", "uvloop", "trio"])
 def run_async(request: pytest.FixtureRequest) -> Callable[..., Any]:
     """``run(fn, *args)``: ``await fn(*args)`` in a fresh run of the test's library, asyncio
-    or trio (``anyio.run``): each test that takes it has one id per library.
+    (its own loop, or uvloop's, as uvicorn runs it) or trio (``anyio.run``): each test that
+    takes it has one id per library.
 
     For plain ``def`` tests with an inner ``async def``: pytest-asyncio (auto mode) takes
     every ``async def`` test and runs it on asyncio only, anyio's plugin included.
     """
-    backend: str = request.param
+    backend = "trio" if request.param == "trio" else "asyncio"
+    options = {"use_uvloop": True} if request.param == "uvloop" else None
 
     def run(fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
-        return anyio.run(fn, *args, backend=backend)
+        return anyio.run(fn, *args, backend=backend, backend_options=options)
 
     return run
 

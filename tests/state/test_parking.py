@@ -169,6 +169,31 @@ def test_spots_parked_with_different_deadlines_each_return_at_their_own(
     run_async(scenario)
 
 
+def test_a_deadline_under_a_millisecond_returns_and_later_ones_still_do(
+    run_async: Callable[..., Any],
+) -> None:
+    # A request woken just before its deadline (EARLY) parks again for what is left,
+    # often under a millisecond: uvloop's call_at then gives a plain Handle, which has no
+    # when(). Seen as 500s from uvicorn near deadlines, in the handoff's paced hold.
+    async def scenario() -> None:
+        lot = LoopLots().for_running_loop()
+        returned: list[float] = []
+
+        async def held(deadline: float) -> None:
+            await lot.spot().park(deadline)
+            returned.append(deadline)
+
+        with anyio.fail_after(TIMEOUT):
+            async with anyio.create_task_group() as tasks:
+                # Parked in one pass of the loop: the second finds the first one's timer.
+                for deadline in (0.0002, 0.0001, 0.05, 0.00001):
+                    tasks.start_soon(held, deadline)
+        assert sorted(returned) == [0.00001, 0.0001, 0.0002, 0.05]
+        assert len(lot) == 0
+
+    run_async(scenario)
+
+
 async def test_unpark_all_answers_the_requests_held_longest_first() -> None:
     # asyncio runs woken tasks in the order they were woken; trio shuffles each batch of
     # runnable tasks on purpose, so the order is asyncio's to keep, not trio's.

@@ -33,13 +33,16 @@ _SLACK = 64
 class Deadlines:
     """One loop's deadlines (used from that loop's thread only)."""
 
-    __slots__ = ("_heap", "_loop", "_order", "_timer")
+    __slots__ = ("_heap", "_loop", "_order", "_timer", "_timer_at")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._heap: list[tuple[float, int, asyncio.Future[None]]] = []
         self._order = itertools.count()  # ties broken in order of arrival, not by futures
-        self._timer: asyncio.TimerHandle | None = None
+        # The timer's own when() is not asked: uvloop answers a call_at less than half a
+        # millisecond ahead with a plain Handle (call_soon), which has none.
+        self._timer: asyncio.Handle | None = None
+        self._timer_at = 0.0
 
     def __len__(self) -> int:
         """Deadlines kept, including any of a waiter already completed otherwise."""
@@ -48,7 +51,7 @@ class Deadlines:
     @property
     def next_at(self) -> float | None:
         """When the timer fires next (loop time); ``None`` with no timer set."""
-        return None if self._timer is None else self._timer.when()
+        return None if self._timer is None else self._timer_at
 
     def add(self, waiter: asyncio.Future[None], timeout: float, parked: int) -> None:
         """Complete ``waiter`` in ``timeout`` seconds, unless it is done by then.
@@ -62,10 +65,10 @@ class Deadlines:
         when = self._loop.time() + timeout
         heapq.heappush(heap, (when, next(self._order), waiter))
         timer = self._timer
-        if timer is None or when < timer.when():
+        if timer is None or when < self._timer_at:
             if timer is not None:
                 timer.cancel()
-            self._timer = self._loop.call_at(when, self._expire)
+            self._set(when)
 
     def clear(self) -> None:
         """Forget every deadline and the timer: their waiters are all being completed."""
@@ -83,4 +86,8 @@ class Deadlines:
             if not waiter.done():
                 waiter.set_result(None)
         if heap:
-            self._timer = self._loop.call_at(heap[0][0], self._expire)
+            self._set(heap[0][0])
+
+    def _set(self, when: float) -> None:
+        self._timer = self._loop.call_at(when, self._expire)
+        self._timer_at = when
