@@ -29,6 +29,17 @@ def _at_most(value: float | None, limit: float) -> bool | None:
     return None if value is None else value <= limit
 
 
+P99_MS = 5.0
+P99_TARGET = "<= 5 ms*"
+"""The issue's "p99 <= 5 ms where the floor allows it": a floor whose own p99 is over
+5 ms / 1.2 (the machine's scheduling, not the gate) makes the limit 1.2x that floor."""
+
+
+def _p99_within(value: float | None, floor: float | None) -> bool | None:
+    limit = P99_MS if floor is None else max(P99_MS, 1.2 * floor)
+    return _at_most(value, limit)
+
+
 def _open_targets(section: dict[str, Any]) -> list[Target]:
     out: list[Target] = []
     for app in section.get("apps", {}).values():
@@ -101,8 +112,8 @@ def _release_targets(results: dict[str, Any]) -> list[Target]:
                 "release",
                 f"{multi['server']}: every process released, p99 ms",
                 every["p99"],
-                "<= 5 ms",
-                _at_most(every["p99"], 5.0),
+                P99_TARGET,
+                _p99_within(every["p99"], floor["p99"]),
                 f"floor {floor['p99']:.1f} ms; {every['n']} rounds of {multi['n_held']} held",
             )
         )
@@ -122,8 +133,8 @@ def _propagation_targets(section: dict[str, Any]) -> list[Target]:
                 "propagation",
                 f"PUBLISH -> every process ({mode[8:]}), p99 ms",
                 p99,
-                "<= 5 ms",
-                _at_most(p99, 5.0),
+                P99_TARGET,
+                _p99_within(p99, floor[mode]["p99"] if mode in floor else None),
                 note,
             )
         )

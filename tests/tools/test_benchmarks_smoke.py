@@ -146,7 +146,7 @@ def _synthetic_results() -> dict[str, Any]:
                 "probe_rtt_ms": 0.4,
                 "poll_interval_ms": 1000.0,
                 "gate": {"publish_idle": stats, "publish_busy": stats, "bare_set": stats},
-                "floor": {"publish_idle": stats, "publish_busy": stats},
+                "floor": {"publish_idle": {**stats, "p99": 3.0}, "publish_busy": stats},
             },
             "runner": {"skipped": True, "note": "skipped: no CLI"},
         },
@@ -163,6 +163,8 @@ def test_targets_are_judged() -> None:
     assert verdicts["RSS per held request at 1,000, gate/floor"] is True  # 1.125
     assert verdicts["uvicorn --workers 4: every process released, p99 ms"] is True
     assert verdicts["PUBLISH -> every process (idle), p99 ms"] is False  # 6 ms > 5 ms
+    # Busy: the floor's own p99 is 6 ms, so the limit is 1.2x that, not 5 ms.
+    assert verdicts["PUBLISH -> every process (busy), p99 ms"] is True
     assert verdicts["bare SET -> every process, max ms"] is True
     assert verdicts["runner overhead"] is None
 
