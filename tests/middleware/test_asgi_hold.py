@@ -148,7 +148,7 @@ def test_held_request_cancelled_by_its_server_is_counted_out_and_leaves_the_lot(
                 tasks.start_soon(mw, http_scope("POST"), exchange.receive, exchange.send)
                 await until(lambda: counters.held == 1)
                 tasks.cancel_scope.cancel()  # as a server cancels a request's task
-        return len(watcher.loop_lot())
+        return len(watcher.loop_lots.for_running_loop())
 
     assert run_async(scenario) == 0
     assert (counters.held, counters.rejected_total, counters.released_total) == (0, 1, 0)

@@ -97,7 +97,7 @@ def test_loop_registering_during_fan_out_neither_breaks_it_nor_is_lost(
 
     def held_loop(n: int) -> None:
         async def hold() -> None:
-            lot = watcher.loop_lot()
+            lot = watcher.loop_lots.for_running_loop()
             held = asyncio.ensure_future(lot.spot().park(5))
             await asyncio.sleep(0)  # one loop step: the spot is parked
             parked.wait(5)
@@ -114,7 +114,7 @@ def test_loop_registering_during_fan_out_neither_breaks_it_nor_is_lost(
 
     def register_new_loop() -> None:
         async def register() -> None:
-            newcomer.append(watcher.loop_lot())
+            newcomer.append(watcher.loop_lots.for_running_loop())
 
         asyncio.run(register())
 

@@ -68,6 +68,8 @@ def facts_from_scope(scope: Scope, options: GateOptions) -> RequestFacts:
 class ASGIMiddleware:
     """Gate an ASGI application. See the module docstring."""
 
+    __slots__ = ("_watcher", "app", "gate")
+
     def __init__(self, app: ASGIApp, *, gate: Gate | None = None, **options: Any) -> None:
         if gate is not None and options:
             raise ValueError("gatekeeper: pass either gate= or options, not both")
@@ -77,27 +79,27 @@ class ASGIMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         watcher = self._watcher
-        snapshot = watcher.snapshot
-        if snapshot is not None and snapshot.plain and scope["type"] == "http":
+        inside = watcher.open_inside
+        if inside is not None and scope["type"] == "http":
             # The open path, inlined (no extra coroutine, no method call for a read):
             # count it in flight, call the app. Each step here is a share of a fast
             # app's whole request (benchmarks/README.md, "open").
-            counters = watcher.counters
             method = scope["method"]
             if method == "GET" or method in SAFE_METHODS:
-                inside = counters.inside
                 inside.append(None)
                 try:
                     await self.app(scope, receive, send)
                 finally:
                     inside.pop()
                 return
+            counters = watcher.counters
             counters.enter(True)
             try:
                 await self.app(scope, receive, send)
             finally:
                 counters.leave(True)
             return
+        snapshot = watcher.snapshot
         if scope["type"] != "http":
             await self._other(scope, receive, send)
             return
@@ -128,7 +130,7 @@ class ASGIMiddleware:
         outcome = gate.begin_hold(snapshot, facts, now)
         if outcome is None:
             read_ahead = ReadAhead(receive)
-            lot = watcher.loop_lot()
+            lot = watcher.loop_lots.for_running_loop()
             spot = lot.spot()
             read_ahead.start(spot.unpark, lot.spawn)
             verdict = TIMED_OUT

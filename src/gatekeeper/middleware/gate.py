@@ -142,7 +142,7 @@ class Gate:
         outcome = self.begin_hold(snapshot, facts, now)
         if outcome is not None:
             return outcome
-        lot = self.watcher.loop_lot()
+        lot = self.watcher.loop_lots.for_running_loop()
         spot = lot.spot()
         if watch is not None:
             watch.start(spot.unpark, lot.spawn)

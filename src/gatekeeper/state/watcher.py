@@ -27,7 +27,7 @@ import redis
 
 from gatekeeper.core.modes import Mode, mode_hint
 from gatekeeper.options import GateOptions
-from gatekeeper.state._parking import LoopLots, Lot, ThreadLot, wait_done
+from gatekeeper.state._parking import LoopLots, ThreadLot, wait_done
 from gatekeeper.state._redis import watcher_client
 from gatekeeper.state._reporter import ProcessReporter
 from gatekeeper.state._sentinel import primary_moved
@@ -64,6 +64,8 @@ class StateWatcher:
         """Start from nothing: at construction, and in a forked child, where nothing of
         the parent's thread, locks or counts carries over."""
         self.snapshot: Snapshot | None = None
+        # counters.inside while the snapshot is plain, else None: the ASGI open path's read.
+        self.open_inside: list[None] | None = None
         self.reporter = ProcessReporter(self.options.hostname, self.options.release)
         self.counters = self.reporter.counters
         self.proc_id = self.reporter.proc_id
@@ -77,8 +79,7 @@ class StateWatcher:
         self._connected: bool | None = None
         self._log = WatcherLog(self.options.redis_url, self.keys.state)
         self._vanished_at: float | None = None
-        self._keyspace = True
-        """Whether to subscribe to the keyspace channels (until an ACL refuses them)."""
+        self._keyspace = True  # subscribe to the keyspace channels, until an ACL refuses
 
     # -- used by request code -------------------------------------------------------
 
@@ -105,10 +106,6 @@ class StateWatcher:
         self.start()
         await wait_done(self.ready, self._startup_timeout)
         return self.ready.result() if self.ready.done() else self._fallback()
-
-    def loop_lot(self) -> Lot:
-        """Where the running event loop's held requests park (created on first use)."""
-        return self.loop_lots.for_running_loop()
 
     def close(self, timeout: float = 2.0) -> None:
         """Stop the thread and withdraw this process's report (tests, clean shutdown)."""
@@ -249,6 +246,7 @@ class StateWatcher:
             return
         # Order matters: the snapshot is stored before waiters are woken (see _parking).
         self.snapshot = snapshot
+        self.open_inside = self.counters.inside if snapshot.plain else None
         self.thread_lot.unpark_all()
         self.loop_lots.unpark_all_threadsafe()
         if not self.ready.done():
