@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 
 from gatekeeper.core.modes import Mode
@@ -67,3 +68,24 @@ def test_hold_cap_refuses_past_max_held() -> None:
         "timed_out_total": 1,
         "handed_off_total": 0,
     }
+
+
+def test_in_flight_lists_are_not_resized_as_requests_come_and_go() -> None:
+    # A list that falls to empty is shrunk by pop() and grown by the next append(): two
+    # reallocs per request on the open path, which the ballast avoids.
+    counters = Counters()
+
+    def sizes() -> tuple[int, int]:
+        return sys.getsizeof(counters.inside), sys.getsizeof(counters._writes_inside)
+
+    counters.enter(True)
+    grown = sizes()
+    for _ in range(20):
+        counters.leave(True)
+        assert (counters.inflight, counters.inflight_writes) == (0, 0)
+        assert sizes() == grown
+        counters.enter(True)
+        counters.enter(False)
+        assert (counters.inflight, counters.inflight_writes) == (2, 1)
+        assert sizes() == grown
+        counters.leave(False)
