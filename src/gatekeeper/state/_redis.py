@@ -28,8 +28,9 @@ from redis.sentinel import SentinelConnectionPool
 from gatekeeper._redis_urls import RedisTarget, parse_target
 from gatekeeper.state._cluster import SlotNodeRedis, slot_node_client
 from gatekeeper.state._sentinel import sentinel_client
+from gatekeeper.state.keys import Keys
 
-__all__ = ["operator_client", "serving_node", "watcher_client"]
+__all__ = ["operator_client", "queued_messages", "read_state", "serving_node", "watcher_client"]
 
 T = TypeVar("T")
 
@@ -109,3 +110,25 @@ def serving_node(client: redis.Redis) -> str:
     if isinstance(client, SlotNodeRedis):
         return f"{address} (cluster node serving slot {client.locator.slot})"
     return address
+
+
+def queued_messages(pubsub: Any, limit: int = 1000) -> list[dict[str, Any]]:
+    """The pub/sub messages already arrived, read without waiting (at most ``limit``)."""
+    messages = []
+    for _ in range(limit):
+        message = pubsub.get_message(ignore_subscribe_messages=True, timeout=0)
+        if message is None:
+            break
+        messages.append(message)
+    return messages
+
+
+def read_state(client: redis.Redis, keys: Keys) -> list[Any]:
+    """``GET`` state, ``HGETALL`` info, ``GET`` keepalive and handoff: one round trip, the
+    watcher's re-read (:func:`gatekeeper.state.snapshot.read_snapshot` parses it)."""
+    pipe = client.pipeline(transaction=False)
+    pipe.get(keys.state)
+    pipe.hgetall(keys.info)
+    pipe.get(keys.keepalive)
+    pipe.get(keys.handoff)
+    return pipe.execute()

@@ -28,7 +28,7 @@ import redis
 from gatekeeper.core.modes import Mode, mode_hint
 from gatekeeper.options import GateOptions
 from gatekeeper.state._parking import LoopLots, ThreadLot, wait_done
-from gatekeeper.state._redis import watcher_client
+from gatekeeper.state._redis import queued_messages, read_state, watcher_client
 from gatekeeper.state._reporter import ProcessReporter
 from gatekeeper.state._sentinel import primary_moved
 from gatekeeper.state._watcher_log import WatcherLog
@@ -160,14 +160,8 @@ class StateWatcher:
                 if message is not None:
                     # A burst needs one re-read; a mode the last message names is obeyed
                     # at once, re-read _CONFIRM_DELAY later (not put off by more hints).
-                    hint = mode_hint(message, self.keys.events)
-                    for _ in range(1000):
-                        more = pubsub.get_message(ignore_subscribe_messages=True, timeout=0)
-                        if more is None:
-                            break
-                        hint = mode_hint(more, self.keys.events)
-                    if hint is not None and self.snapshot is not None:
-                        self._publish(dataclasses.replace(self.snapshot, mode=hint))
+                    last = (queued_messages(pubsub) or [message])[-1]
+                    if self._obey(mode_hint(last, self.keys.events)):
                         confirm_at = confirm_at or time.monotonic() + _CONFIRM_DELAY
                     else:
                         self._refresh(client, heartbeat=False)
@@ -189,12 +183,7 @@ class StateWatcher:
                     closer()
 
     def _refresh(self, client: redis.Redis, *, heartbeat: bool) -> None:
-        pipe = client.pipeline(transaction=False)
-        pipe.get(self.keys.state)
-        pipe.hgetall(self.keys.info)
-        pipe.get(self.keys.keepalive)
-        pipe.get(self.keys.handoff)
-        raw_state, raw_info, raw_keepalive, raw_handoff = pipe.execute()
+        raw_state, raw_info, raw_keepalive, raw_handoff = read_state(client, self.keys)
         snapshot, problems = read_snapshot(
             raw_state, raw_info, raw_keepalive, raw_handoff,
             unknown_mode=self._fail_mode, host=self.options.hostname,
@@ -239,6 +228,12 @@ class StateWatcher:
             pass
 
     # -- state changes --------------------------------------------------------------
+
+    def _obey(self, mode: Mode | None) -> bool:
+        if mode is None or self.snapshot is None:
+            return False
+        self._publish(dataclasses.replace(self.snapshot, mode=mode))
+        return True
 
     def _publish(self, snapshot: Snapshot) -> None:
         previous = self.snapshot
