@@ -6,6 +6,7 @@ instance (Redis, the thread and the timing are all real).
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -82,3 +83,36 @@ def test_hold_named_by_a_message_is_acknowledged_only_after_the_reread(
     wait_for(lambda: any(report.get("drained") for report in reports), what="the ack")
     assert [report["drained"] for report in reports if "drained" in report] == ["hold:g7"]
     assert [snapshot.generation for _, snapshot in seen] == ["", "g7"]  # hint, then keys
+
+
+def test_burst_first_named_mode_obeyed_at_once_then_the_last_message_decides(
+    make_gate: Callable[..., Gate], r: redis.Redis, keys: Keys
+) -> None:
+    # The burst is queued while the watcher is held inside a re-read: it then finds
+    # "hold", with "maintenance" and "x" behind it. The first is obeyed before the rest
+    # are read (a read lets go of the GIL); "x", the last, asks for a re-read of the keys;
+    # "maintenance", in between, is never obeyed.
+    gate = make_gate(poll_interval=30)
+    watcher = gate.watcher
+    watcher.wait_ready()
+    inside, go_on = threading.Event(), threading.Event()
+    refresh = watcher._refresh
+
+    def held_refresh(client: Any, *, heartbeat: bool) -> None:
+        if not go_on.is_set():
+            inside.set()
+            assert go_on.wait(10)
+        refresh(client, heartbeat=heartbeat)
+
+    watcher._refresh = held_refresh  # type: ignore[method-assign]
+    r.publish(keys.events, "x")
+    assert inside.wait(10)
+    seen = _record_publishes(gate)
+    r.set(keys.state, "readonly")
+    for payload in ("hold", "maintenance", "x"):
+        r.publish(keys.events, payload)
+    r.ping()  # a later turn of Redis's loop: the messages above are on their way
+    go_on.set()
+    wait_for(lambda: len(seen) >= 3, what="the held re-read, the hint, the burst's re-read")
+    # The held re-read finds the keys already at readonly; then the burst.
+    assert [snapshot.mode for _, snapshot in seen] == [Mode.READONLY, Mode.HOLD, Mode.READONLY]
