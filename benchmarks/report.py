@@ -266,9 +266,11 @@ def _targets(targets: list[Target]) -> str:
     for t in targets:
         verdict = {True: "met", False: "MISSED", None: "-"}[t.met]
         rows.append([t.metric, _num(t.value, 3), t.target, verdict, t.note])
-    footnote = "\n* or 1.2x the floor's own p99, where that is over 5 ms" if any(
-        t.target.endswith("*") for t in targets
-    ) else ""
+    footnote = (
+        "\n* or 1.2x the floor's own p99, where that is over 5 ms"
+        if any(t.target.endswith("*") for t in targets)
+        else ""
+    )
     return "Targets\n" + table(["metric", "value", "target", "", "note"], rows) + footnote
 
 
