@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up (scripts/setup.sh, plus Debian's wrk) and run the benchmark suite: about 6 minutes
+# Set up (scripts/setup.sh, plus Debian's wrk) and run the benchmark suite: about 10 minutes
 # on 2 cores. Writes benchmarks/results/latest.json and latest.svg.
 # Usage: scripts/bench.sh [--quick] [--only open,instructions,release,propagation,memory,runner,burst]
 set -euo pipefail
