@@ -267,7 +267,7 @@ def _targets(targets: list[Target]) -> str:
         verdict = {True: "met", False: "MISSED", None: "-"}[t.met]
         rows.append([t.metric, _num(t.value, 3), t.target, verdict, t.note])
     footnote = (
-        "\n* or 1.2x the floor's own p99, where that is over 5 ms"
+        "\n* or 1.2x the floor's own p99, whichever is larger"
         if any(t.target.endswith("*") for t in targets)
         else ""
     )
