@@ -214,10 +214,13 @@ class SentinelSet(Topology):
         wait(moved, timeout, f"a master other than {old}", lambda: views, live)
         return views[0]
 
-    def restart_node(self, address: Address, timeout: float = 15.0) -> None:
+    def restart_node(self, address: Address, timeout: float = 30.0) -> None:
         """Start a killed data node again on its port as a replica of the current master,
         as an old master rejoins; return once it is in sync and every live sentinel sees it
-        as a healthy replica."""
+        as a healthy replica.
+
+        The default allows a full resync and then a sentinel's INFO of the master, which
+        comes every 10 s: 15 s ran out once with the whole suite loading both cores."""
         node = self._node_at(address)
         if node not in self.data or node.process is not None:
             raise ValueError(f"{address} is not a stopped data node")
