@@ -138,6 +138,33 @@ def parse_paths(option: str, value: object, *, single: bool = False) -> tuple[st
     return tuple(items)
 
 
+_METRICS = {"prometheus": "prometheus_client", "otel": "opentelemetry"}
+_METRICS_EXTRA = {"prometheus": "gatekeeper-deploy[prometheus]", "otel": "opentelemetry-api"}
+METRICS_TEXT = "prometheus, otel, or both, comma-separated; off for none"
+
+
+def parse_metrics(option: str, value: object) -> tuple[str, ...]:
+    """The metrics backends, each checked to be installed now (a gate built with a
+    backend it cannot load fails at construction, not at its first hold)."""
+    import importlib.util
+
+    items = _items(option, value)
+    if [item.lower() for item in items] in (["off"], ["none"]):
+        return ()
+    chosen: list[str] = []
+    for item in items:
+        name = item.lower()
+        if name not in _METRICS:
+            raise OptionError(option, f"expected {METRICS_TEXT}, got {item[:40]!r}")
+        if importlib.util.find_spec(_METRICS[name]) is None:
+            raise OptionError(
+                option, f"{name!r} needs {_METRICS[name]}: pip install '{_METRICS_EXTRA[name]}'"
+            )
+        if name not in chosen:
+            chosen.append(name)
+    return tuple(chosen)
+
+
 def parse_networks(option: str, value: object) -> tuple[IPNetwork, ...]:
     import ipaddress
 

@@ -34,10 +34,12 @@ from gatekeeper._option_rules import (
 )
 from gatekeeper._parsers import (
     BYPASS_KEY_TEXT,
+    METRICS_TEXT,
     default_hostname,
     parse_bool,
     parse_header_name,
     parse_hostname,
+    parse_metrics,
     parse_networks,
     parse_paths,
     parse_redis_url,
@@ -45,6 +47,7 @@ from gatekeeper._parsers import (
 )
 from gatekeeper.core.networks import IPNetwork
 from gatekeeper.exceptions import ENV_PREFIX, OptionError, setting_name
+from gatekeeper.observe._recorder import MetricsBackend
 from gatekeeper.state.snapshot import RELEASE_CHARS
 
 __all__ = [
@@ -222,6 +225,20 @@ class GateOptions:
     handoff_api: HandoffApi = option("reject", choice("gatekeeper.E029", HandoffApi))  # noqa: RUF009
     """Under a handoff, requests under ``api_prefixes`` get the 503 with ``Retry-After``
     (``reject``; clients that do not follow redirects retry it) or the redirect."""
+    metrics: tuple[MetricsBackend, ...] = option(
+        (), rule("gatekeeper.E030", parse_metrics, METRICS_TEXT)
+    )
+    """Where the gate's figures go: Prometheus (``prometheus_client``), OpenTelemetry
+    (``opentelemetry-api``), both or neither (see README, "Observing a deploy")."""
+    metrics_path: str | None = option(
+        None,
+        rule(
+            "gatekeeper.E031",
+            lambda name, v: parse_paths(name, v, single=True)[0],
+            "one URL path starting with /; needs prometheus in metrics",
+        ),
+    )
+    """The path where the middleware serves the Prometheus scrape itself, in every state."""
 
 
 OPTIONS: tuple[Option, ...] = table_rows(GateOptions)
@@ -290,6 +307,11 @@ def _check_combinations(options: GateOptions) -> None:
     overlap = set(options.health_paths) & set(options.api_prefixes)
     if overlap:
         raise OptionError("api_prefixes", f"{sorted(overlap)[0]!r} is also a health path")
+    if options.metrics_path is not None:
+        if "prometheus" not in options.metrics:
+            raise OptionError("metrics_path", "serves Prometheus: add prometheus to metrics")
+        if options.metrics_path.rstrip("/") in {"", options.bypass_path.rstrip("/")}:
+            raise OptionError("metrics_path", "must not be '/' nor the bypass path")
 
 
 def option_fields() -> list[str]:

@@ -67,6 +67,8 @@ def test_hold_cap_refuses_past_max_held() -> None:
         "rejected_total": 1,
         "timed_out_total": 1,
         "handed_off_total": 0,
+        "client_gone_total": 0,
+        "longest_wait": 0.0,
     }
 
 
@@ -89,3 +91,22 @@ def test_in_flight_lists_are_not_resized_as_requests_come_and_go() -> None:
         assert (counters.inflight, counters.inflight_writes) == (2, 1)
         assert sizes() == grown
         counters.leave(False)
+
+
+def test_a_hold_whose_client_left_counts_as_gone_not_as_a_rejection() -> None:
+    counters = Counters()
+    assert counters.hold_begin(5) is True
+    counters.hold_end(released=False, gone=True)
+    assert (counters.held, counters.rejected_total, counters.client_gone_total) == (0, 0, 1)
+
+
+def test_longest_wait_keeps_the_longest_hold_until_a_new_hold_period() -> None:
+    counters = Counters()
+    for waited in (0.5, 2.25, 1.0):
+        assert counters.hold_begin(5) is True
+        counters.hold_released(waited)
+    assert counters.hold_begin(5) is True
+    counters.hold_end(released=False, timed_out=True, waited=3.5)
+    assert counters.as_dict()["longest_wait"] == 3.5
+    counters.new_hold_period()
+    assert counters.longest_wait == 0.0

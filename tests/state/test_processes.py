@@ -117,35 +117,35 @@ def test_bytes_client_reads_the_same_reports(redis_url: str, keys: Keys) -> None
 def test_tally_takes_each_process_totals_with_missing_counts_as_zero() -> None:
     reports: list[dict[str, object]] = [
         {"id": "a", "held_total": 3, "released_total": 2, "rejected_total": 1, "held": 1},
-        {"id": "b", "held_total": "4", "handed_off_total": "2"},
+        {"id": "b", "held_total": "4", "handed_off_total": "2", "client_gone_total": 1},
     ]
-    assert tally(reports) == {
-        "a": {"held_total": 3, "released_total": 2, "rejected_total": 1, "handed_off_total": 0},
-        "b": {"held_total": 4, "released_total": 0, "rejected_total": 0, "handed_off_total": 2},
-    }
+    assert tally(reports) == {"a": counts(3, 2, 1), "b": counts(4, 0, 0, 2, gone=1)}
 
 
-def counts(held: int, released: int, rejected: int, handed_off: int = 0) -> dict[str, int]:
+def counts(
+    held: int, released: int, rejected: int, handed_off: int = 0, *, gone: int = 0
+) -> dict[str, int]:
     return {
         "held_total": held,
         "released_total": released,
         "rejected_total": rejected,
         "handed_off_total": handed_off,
+        "client_gone_total": gone,
     }
 
 
 def test_tally_difference_sums_changes_over_every_process() -> None:
     before = {"stayed": counts(10, 8, 1), "vanished": counts(5, 5, 0)}
-    after = {"stayed": counts(14, 11, 2, 1), "appeared": counts(3, 1, 1, 1)}
-    # stayed: +4/+3/+1/+1; appeared counts from zero; vanished counts with what it last
-    # reported, so it adds nothing.
+    after = {"stayed": counts(14, 11, 2, 1, gone=1), "appeared": counts(3, 1, 1, 1)}
+    # stayed: +4/+3/+1/+1/+1; appeared counts from zero; vanished counts with what it
+    # last reported, so it adds nothing.
     assert tally_difference(before, after) == {
-        "held": 7, "released": 4, "rejected": 2, "handed_off": 2
+        "held": 7, "released": 4, "rejected": 2, "handed_off": 2, "client_gone": 1
     }  # fmt: skip
 
 
 def test_tally_difference_of_nothing_is_zero() -> None:
-    nothing = {"held": 0, "released": 0, "rejected": 0, "handed_off": 0}
+    nothing = {"held": 0, "released": 0, "rejected": 0, "handed_off": 0, "client_gone": 0}
     assert tally_difference({}, {}) == nothing
     same = {"p": counts(2, 1, 1, 1)}
     assert tally_difference(same, same) == nothing

@@ -170,6 +170,7 @@ def decide(
         and not (
             path_matches(request.path, options.health_paths)
             or path_matches(request.path, options.exempt_paths)
+            or request.path == options.metrics_path
         )
     ):
         return HANDOFF
@@ -177,7 +178,7 @@ def decide(
         return PASS_OPEN
     if path_matches(request.path, options.health_paths):
         return Verdict(Decision.PASS, Reason.HEALTH_PATH)
-    if path_matches(request.path, options.exempt_paths):
+    if path_matches(request.path, options.exempt_paths) or request.path == options.metrics_path:
         return Verdict(Decision.PASS, Reason.EXEMPT_PATH)
     if _bypassed(request, options, now):
         return Verdict(Decision.PASS, Reason.BYPASS)

@@ -31,6 +31,7 @@ from gatekeeper.core.responses import Reply
 from gatekeeper.middleware._readahead import ReadAhead
 from gatekeeper.middleware._types import ASGIApp, Message, Receive, Scope, Send
 from gatekeeper.middleware.gate import DISCONNECTED, TIMED_OUT, Gate, Outcome
+from gatekeeper.observe._routes import ASGIMetricsRoute
 from gatekeeper.options import GateOptions, build_options
 from gatekeeper.state.watcher import StateWatcher
 
@@ -73,8 +74,10 @@ class ASGIMiddleware:
     def __init__(self, app: ASGIApp, *, gate: Gate | None = None, **options: Any) -> None:
         if gate is not None and options:
             raise ValueError("gatekeeper: pass either gate= or options, not both")
-        self.app = app
         self.gate = gate or Gate(build_options(options))
+        path = self.gate.options.metrics_path
+        # Behind the gate, which passes the path in every state: an app without it pays nothing.
+        self.app = app if path is None else ASGIMetricsRoute(app, path)
         self._watcher = self.gate.watcher
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -147,7 +150,7 @@ class ASGIMiddleware:
             finally:
                 spot.leave()
                 read_ahead.hand_over()
-                outcome = gate.end_hold(verdict, facts)  # counted out even if cancelled
+                outcome = gate.end_hold(verdict, facts, now)  # counted out even if cancelled
             if read_ahead.gone:
                 return  # the client left while held: nothing to answer, nothing to run
             receive = read_ahead.receive
@@ -223,6 +226,8 @@ class _ClosingSend:
         if message["type"] == "http.response.start":
             snapshot = self._watcher.snapshot
             if snapshot is not None and snapshot.closing:
+                if self._watcher.recorder is not None:
+                    self._watcher.recorder.keepalive_closed()
                 headers = [
                     (name, value)
                     for name, value in message.get("headers") or ()

@@ -28,6 +28,7 @@ from gatekeeper.core.decision import (
 )
 from gatekeeper.core.handoff import handoff_reply
 from gatekeeper.core.modes import Mode
+from gatekeeper.core.outcomes import DISCONNECTED, TIMED_OUT, hold_outcome
 from gatekeeper.core.responses import Reply, bypass_granted, unavailable
 from gatekeeper.middleware._write_cap import write_hold_cap
 from gatekeeper.options import GateOptions, build_options
@@ -36,7 +37,7 @@ from gatekeeper.state._watchers import watcher_for
 from gatekeeper.state.snapshot import Snapshot
 from gatekeeper.state.watcher import StateWatcher
 
-__all__ = ["DisconnectWatch", "Gate", "Outcome"]
+__all__ = ["DISCONNECTED", "TIMED_OUT", "DisconnectWatch", "Gate", "Outcome"]
 
 
 class DisconnectWatch(Protocol):
@@ -53,10 +54,6 @@ class DisconnectWatch(Protocol):
 _GRANT = Verdict(Decision.PASS, Reason.BYPASS_GRANTED)
 _CAPACITY = Verdict(Decision.REJECT, Reason.CAPACITY)
 _WRITES_BUSY = Verdict(Decision.REJECT, Reason.WRITE_CAPACITY)
-# How a hold ends when it has no verdict of its own: public for the ASGI middleware,
-# which waits out its holds in its own frame (see Gate.begin_hold).
-TIMED_OUT = Verdict(Decision.REJECT, Reason.HOLD_TIMEOUT)
-DISCONNECTED = Verdict(Decision.REJECT, Reason.DISCONNECTED)
 _EXEMPT = tuple(EXEMPT_REASONS)
 """Searched by identity (a tuple): the frozenset would call ``Enum.__hash__``, Python code."""
 
@@ -105,10 +102,14 @@ class Gate:
         # of them, so that reads keep flowing.
         readonly = first.reason is Reason.READONLY
         write_cap = write_hold_cap(self.options.max_held_writes) if readonly else None
-        if not self.watcher.counters.hold_begin(self.options.max_held, write_cap):
-            return self._finish(_CAPACITY if write_cap is None else _WRITES_BUSY, facts)
-        verdict = TIMED_OUT
         watcher = self.watcher
+        if not watcher.counters.hold_begin(self.options.max_held, write_cap):
+            if watcher.recorder is not None:
+                watcher.recorder.hold_refused()
+            return self._finish(_CAPACITY if write_cap is None else _WRITES_BUSY, facts)
+        if watcher.recorder is not None:
+            watcher.recorder.hold_began()
+        verdict = TIMED_OUT
         lot = watcher.thread_lot
         try:
             while True:
@@ -124,7 +125,7 @@ class Gate:
                     break
                 ticket.wait(left)
         finally:
-            self._end_hold(verdict, write=write_cap is not None)
+            self._end_hold(verdict, now, write=write_cap is not None)
         return self._finish(verdict, facts, held=True)
 
     # -- async ---------------------------------------------------------------------
@@ -160,7 +161,7 @@ class Gate:
                 await spot.wait(left)
         finally:
             spot.leave()
-            outcome = self.end_hold(verdict, facts)  # counted out even if cancelled
+            outcome = self.end_hold(verdict, facts, now)  # counted out even if cancelled
         return outcome
 
     # The hold of screen_async in steps, for a caller that waits in a frame of its own (the
@@ -174,8 +175,13 @@ class Gate:
         paced = first is HANDOFF and self.options.handoff_delay > 0
         if first.decision is not Decision.HOLD and not paced:
             return self._finish(first, facts)
+        recorder = self.watcher.recorder
         if not self.watcher.counters.hold_begin(self.options.max_held):
+            if recorder is not None and first is not HANDOFF:
+                recorder.hold_refused()
             return self._finish(HANDOFF if first is HANDOFF else _CAPACITY, facts)
+        if recorder is not None:
+            recorder.hold_began()
         return None
 
     def hold_step(
@@ -189,12 +195,17 @@ class Gate:
             return PASS_OPEN, 0.0
         return self._step(snapshot, facts, started, pace=True)
 
-    def end_hold(self, verdict: Verdict, facts: RequestFacts) -> Outcome:
-        """Count the hold out and give its outcome (call it even if the wait failed)."""
+    def end_hold(self, verdict: Verdict, facts: RequestFacts, started: float) -> Outcome:
+        """Count out the hold begun at ``started`` and give its outcome (call it even if
+        the wait failed: a hold cancelled mid-wait still has its ``hold`` verdict, and
+        counts as given up by its client, which is why servers cancel a request)."""
         if verdict is PASS_OPEN:
-            self.watcher.counters.hold_released()
+            waited = time.time() - started
+            self.watcher.counters.hold_released(waited)
+            if self.watcher.recorder is not None:
+                self.watcher.recorder.hold_ended("released", waited)
             return _PASSED_OPEN
-        self._end_hold(verdict)
+        self._end_hold(verdict, started)
         return self._finish(verdict, facts, held=True)
 
     # -- shared --------------------------------------------------------------------
@@ -235,16 +246,22 @@ class Gate:
         left = hold_deadline(started, snapshot.hold_until, self.options) - now
         return (verdict, left) if left > 0 else (TIMED_OUT, 0.0)
 
-    def _end_hold(self, verdict: Verdict, write: bool = False) -> None:
-        if verdict.decision is Decision.PASS and not write:
-            self.watcher.counters.hold_released()
-            return
-        self.watcher.counters.hold_end(
-            released=verdict.decision is Decision.PASS,
-            timed_out=verdict is TIMED_OUT,
-            write=write,
-            handed_off=verdict is HANDOFF,
-        )
+    def _end_hold(self, verdict: Verdict, started: float, write: bool = False) -> None:
+        waited = time.time() - started
+        outcome = hold_outcome(verdict)
+        if outcome == "released" and not write:
+            self.watcher.counters.hold_released(waited)
+        else:
+            self.watcher.counters.hold_end(
+                released=outcome == "released",
+                timed_out=outcome == "timeout",
+                write=write,
+                handed_off=outcome == "handed_off",
+                gone=outcome == "client_gone",
+                waited=waited,
+            )
+        if self.watcher.recorder is not None:
+            self.watcher.recorder.hold_ended(outcome, waited)
 
     def _finish(self, verdict: Verdict, facts: RequestFacts, *, held: bool = False) -> Outcome:
         if verdict is _GRANT:
@@ -255,15 +272,20 @@ class Gate:
             return _PASSED_OPEN
         if verdict.decision is Decision.PASS:
             return Outcome(verdict)
+        recorder = self.watcher.recorder
         if verdict is HANDOFF:
             if not held:
                 self.watcher.counters.handed_off()
+            if recorder is not None:
+                recorder.handed_off()
             reply = handoff_reply(
                 facts.target, method=facts.method, path=facts.path, options=self.options
             )
             return Outcome(verdict, reply)
         if not held:
             self.watcher.counters.rejected()  # a hold's end was counted by _end_hold
+        if recorder is not None and verdict.decision is Decision.REJECT:
+            recorder.rejected(verdict.reason.value)  # not a hold given up: no 503 is sent
         snapshot = self.watcher.snapshot or Snapshot(Mode.OPEN, source="startup")
         reply = unavailable(
             snapshot,

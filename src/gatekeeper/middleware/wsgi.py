@@ -24,6 +24,7 @@ from gatekeeper.core.decision import HANDOFF, RequestFacts
 from gatekeeper.core.handoff import DISCARD_LIMIT, encode_path
 from gatekeeper.core.modes import SAFE_METHODS
 from gatekeeper.middleware.gate import Gate
+from gatekeeper.observe._routes import WSGIMetricsRoute
 from gatekeeper.options import GateOptions, build_options
 from gatekeeper.state.counters import Counters
 
@@ -133,8 +134,10 @@ class WSGIMiddleware:
     def __init__(self, app: WSGIApplication, *, gate: Gate | None = None, **options: Any) -> None:
         if gate is not None and options:
             raise ValueError("gatekeeper: pass either gate= or options, not both")
-        self.app = app
         self.gate = gate or Gate(build_options(options))
+        path = self.gate.options.metrics_path
+        # Behind the gate, which passes the path in every state: an app without it pays nothing.
+        self.app = app if path is None else WSGIMetricsRoute(app, path)
         self._watcher = self.gate.watcher
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
@@ -143,6 +146,8 @@ class WSGIMiddleware:
             return self._call_app(environ, start_response)
         if snapshot.closing:
             start_response = _closing(environ, start_response)
+            if self._watcher.recorder is not None:
+                self._watcher.recorder.keepalive_closed()
         outcome = self.gate.screen(facts_from_environ(environ, self.gate.options))
         if outcome.reply is not None:
             reply = outcome.reply

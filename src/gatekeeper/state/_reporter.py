@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from typing import Any
+
+import redis
 
 from gatekeeper._parsers import default_hostname
 from gatekeeper.core.modes import Mode
 from gatekeeper.state.counters import Counters
-from gatekeeper.state.processes import new_process_id
+from gatekeeper.state.keys import Keys
+from gatekeeper.state.processes import new_process_id, report_ttl, withdraw_report, write_report
 from gatekeeper.state.snapshot import Snapshot
 
 __all__ = ["ProcessReporter"]
@@ -73,6 +77,29 @@ class ProcessReporter:
         self._changed_at = None
         if "drained" in report:
             self._acked = str(report["drained"])
+
+    def send(
+        self, client: redis.Redis, keys: Keys, snapshot: Snapshot | None, poll_interval: float
+    ) -> None:
+        """Write the heartbeat report (it expires after three missed heartbeats)."""
+        report = self.build(snapshot)
+        pipe = client.pipeline(transaction=False)
+        write_report(pipe, keys, self.proc_id, report, report_ttl(poll_interval))
+        pipe.execute()
+        self.written(report)
+
+    def withdraw(
+        self, connect: Callable[[], redis.Redis], keys: Keys, snapshot: Snapshot | None
+    ) -> None:
+        """Leave the live set at shutdown, best effort: the report expires anyway."""
+        try:
+            client = connect()
+            pipe = client.pipeline(transaction=False)
+            withdraw_report(pipe, keys, self.proc_id, self.build(snapshot))
+            pipe.execute()
+            client.close()
+        except Exception:  # noqa: S110 - best effort: the report expires anyway
+            pass
 
     def _drain_pending(self, snapshot: Snapshot | None) -> bool:
         ack = _ack_key(snapshot)

@@ -28,6 +28,7 @@ def watcher_for(options: GateOptions) -> StateWatcher:
         options.fail_mode,
         options.release,
         options.hostname,
+        options.metrics,
     )
     with _lock:
         watcher = _watchers.get(key)

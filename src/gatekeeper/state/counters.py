@@ -36,11 +36,13 @@ class Counters:
     __slots__ = (
         "_lock",
         "_writes_inside",
+        "client_gone_total",
         "handed_off_total",
         "held",
         "held_total",
         "held_writes",
         "inside",
+        "longest_wait",
         "rejected_total",
         "released_total",
         "timed_out_total",
@@ -59,6 +61,9 @@ class Counters:
         self.rejected_total = 0
         self.timed_out_total = 0
         self.handed_off_total = 0
+        self.client_gone_total = 0
+        self.longest_wait = 0.0
+        """Seconds of the longest hold that ended since :meth:`new_hold_period`."""
 
     def enter(self, write: bool) -> None:
         self.inside.append(None)
@@ -93,8 +98,16 @@ class Counters:
             return True
 
     def hold_end(
-        self, released: bool, timed_out: bool = False, write: bool = False, handed_off: bool = False
+        self,
+        released: bool,
+        timed_out: bool = False,
+        write: bool = False,
+        handed_off: bool = False,
+        gone: bool = False,
+        waited: float = 0.0,
     ) -> None:
+        """Count a hold out. ``gone``: its client left (no answer was sent, so it is not
+        a rejection); ``waited``: its length in seconds, for :attr:`longest_wait`."""
         with self._lock:
             self.held -= 1
             if write:
@@ -103,17 +116,29 @@ class Counters:
                 self.released_total += 1
             elif handed_off:
                 self.handed_off_total += 1
+            elif gone:
+                self.client_gone_total += 1
             else:
                 self.rejected_total += 1
             if timed_out:
                 self.timed_out_total += 1
+            if waited > self.longest_wait:
+                self.longest_wait = waited
 
-    def hold_released(self) -> None:
+    def hold_released(self, waited: float = 0.0) -> None:
         """:meth:`hold_end` of a hold (not a write's) that ended in a pass: how most
-        end, thousands at once at a release, so kept to a lock and two counts."""
+        end, thousands at once at a release, so kept to a lock and a few counts."""
         with self._lock:
             self.held -= 1
             self.released_total += 1
+            if waited > self.longest_wait:
+                self.longest_wait = waited
+
+    def new_hold_period(self) -> None:
+        """The gate left ``open``: :attr:`longest_wait` counts this period's holds only,
+        so that a runner reads the longest wait of its own run."""
+        with self._lock:
+            self.longest_wait = 0.0
 
     def rejected(self) -> None:
         with self._lock:
@@ -132,7 +157,7 @@ class Counters:
             return self.inflight_writes == 0
         return self.inflight == 0
 
-    def as_dict(self) -> dict[str, int]:
+    def as_dict(self) -> dict[str, int | float]:
         return {
             "inflight": self.inflight,
             "inflight_writes": self.inflight_writes,
@@ -142,4 +167,6 @@ class Counters:
             "rejected_total": self.rejected_total,
             "timed_out_total": self.timed_out_total,
             "handed_off_total": self.handed_off_total,
+            "client_gone_total": self.client_gone_total,
+            "longest_wait": round(self.longest_wait, 4),
         }

@@ -32,7 +32,7 @@ __all__ = [
     "write_report",
 ]
 
-COUNTS = ("held_total", "released_total", "rejected_total", "handed_off_total")
+COUNTS = ("held_total", "released_total", "rejected_total", "handed_off_total", "client_gone_total")
 
 
 def new_process_id(host: str | None = None) -> str:
@@ -127,12 +127,13 @@ def tally(reports: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
 def tally_difference(
     before: dict[str, dict[str, int]], after: dict[str, dict[str, int]]
 ) -> dict[str, int]:
-    """Requests held, released and rejected between two tallies, over all processes.
+    """Requests held, released, rejected (answered 503), handed off and given up by
+    their clients while held, between two tallies, over all processes.
 
     A process that appeared in between counts from zero; one that vanished (died, or
     its report expired) counts with what it last reported.
     """
-    totals = {"held": 0, "released": 0, "rejected": 0, "handed_off": 0}
+    totals = {"held": 0, "released": 0, "rejected": 0, "handed_off": 0, "client_gone": 0}
     for proc_id in before.keys() | after.keys():
         start = before.get(proc_id, dict.fromkeys(COUNTS, 0))
         end = after.get(proc_id, start)
@@ -140,6 +141,7 @@ def tally_difference(
         totals["released"] += end["released_total"] - start["released_total"]
         totals["rejected"] += end["rejected_total"] - start["rejected_total"]
         totals["handed_off"] += end["handed_off_total"] - start["handed_off_total"]
+        totals["client_gone"] += end["client_gone_total"] - start["client_gone_total"]
     return totals
 
 

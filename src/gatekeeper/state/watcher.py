@@ -26,14 +26,15 @@ from collections.abc import Callable
 import redis
 
 from gatekeeper.core.modes import Mode, mode_hint
+from gatekeeper.observe import Recorder
 from gatekeeper.options import GateOptions
 from gatekeeper.state._parking import LoopLots, ThreadLot, wait_done
 from gatekeeper.state._redis import queued_messages, read_state, watcher_client
 from gatekeeper.state._reporter import ProcessReporter
 from gatekeeper.state._sentinel import primary_moved
 from gatekeeper.state._watcher_log import WatcherLog
+from gatekeeper.state._watcher_metrics import WatcherMetrics
 from gatekeeper.state.keys import Keys
-from gatekeeper.state.processes import report_ttl, withdraw_report, write_report
 from gatekeeper.state.snapshot import Snapshot, keep_vanished, read_snapshot
 
 __all__ = ["StateWatcher"]
@@ -80,6 +81,8 @@ class StateWatcher:
         self._log = WatcherLog(self.options.redis_url, self.keys.state)
         self._vanished_at: float | None = None
         self._keyspace = True  # subscribe to the keyspace channels, until an ACL refuses
+        self._metrics = WatcherMetrics(self.options.metrics)
+        self.recorder: Recorder | None = None  # set as the thread starts; read by the gate
 
     # -- used by request code -------------------------------------------------------
 
@@ -123,6 +126,10 @@ class StateWatcher:
     # -- the thread -----------------------------------------------------------------
 
     def _run(self) -> None:
+        try:
+            self.recorder = self._metrics.start()
+        except Exception as exc:  # metrics must never stop the gate
+            self._log.bug(exc)
         attempt = 0
         while not self._stop.is_set():
             try:
@@ -135,7 +142,7 @@ class StateWatcher:
                 self._sleep_until_retry(delay)
             else:
                 attempt = 0
-        self._withdraw()
+        self.reporter.withdraw(self._client, self.keys, self.snapshot)
 
     def _client(self) -> redis.Redis:
         return watcher_client(self.options.redis_url, self.options.connect_timeout, self.keys.state)
@@ -179,6 +186,7 @@ class StateWatcher:
                         raise redis.ConnectionError("the sentinels name a new master")
                     self._refresh(client, heartbeat=True)
                     next_poll = time.monotonic() + self.options.poll_interval
+                self._metrics.tick(self.counters)
                 settled = confirm_at is None and self.reporter.wanted(self.snapshot)
                 if settled and self.reporter.ready(self.snapshot):  # acks a read, not a hint
                     self._heartbeat(client)
@@ -197,11 +205,13 @@ class StateWatcher:
         self._log.problems(problems)
         self._log.read_ok()
         now = self._last_ok = time.monotonic()
+        self._metrics.confirmed()
         reconnected = self._connected is False
         if self._connected is not True:
             if reconnected:
                 self._log.reachable_again()
             self._connected = True
+            self._metrics.connected(True)
         if raw_state is not None or not (reconnected or self._vanished_at is not None):
             self._vanished_at = None
         elif keep_vanished(self.snapshot, now - (self._vanished_at or now)):
@@ -216,21 +226,7 @@ class StateWatcher:
             self._heartbeat(client)
 
     def _heartbeat(self, client: redis.Redis) -> None:
-        report = self.reporter.build(self.snapshot)
-        pipe = client.pipeline(transaction=False)
-        write_report(pipe, self.keys, self.proc_id, report, report_ttl(self.options.poll_interval))
-        pipe.execute()
-        self.reporter.written(report)
-
-    def _withdraw(self) -> None:
-        try:
-            client = self._client()
-            pipe = client.pipeline(transaction=False)
-            withdraw_report(pipe, self.keys, self.proc_id, self.reporter.build(self.snapshot))
-            pipe.execute()
-            client.close()
-        except Exception:  # noqa: S110 - best effort: the report expires anyway
-            pass
+        self.reporter.send(client, self.keys, self.snapshot, self.options.poll_interval)
 
     # -- state changes --------------------------------------------------------------
 
@@ -252,7 +248,10 @@ class StateWatcher:
         if not self.ready.done():
             self.ready.set_result(snapshot)
         if previous is None or previous.mode is not snapshot.mode:
+            if snapshot.mode is not Mode.OPEN and (previous is None or previous.mode is Mode.OPEN):
+                self.counters.new_hold_period()
             self.reporter.state_changed()
+            self._metrics.state(snapshot.mode.value)
             self._log.state_changed(previous, snapshot)
         elif previous.closing is not snapshot.closing or previous.handoff is not snapshot.handoff:
             self.reporter.state_changed()  # a reload waits for this acknowledgement
@@ -269,6 +268,7 @@ class StateWatcher:
             self._log.bug(exc)
         elif self._connected is not False:
             self._connected = False
+            self._metrics.connected(False)
             kept = self.snapshot.mode.value if self.snapshot else None
             self._log.unreachable(exc, kept, self.options.stale_timeout, self._fail_mode.value)
         if self.snapshot is None:
@@ -281,6 +281,7 @@ class StateWatcher:
             left = self._last_ok + self.options.stale_timeout - time.monotonic()
             delay = max(0.0, min(delay, left))
         self._stop.wait(delay)
+        self._metrics.tick(self.counters)
         self._check_stale()
 
     def _check_stale(self) -> None:
