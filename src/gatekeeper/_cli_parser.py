@@ -11,6 +11,7 @@ import shlex
 from typing import Any, NoReturn
 
 from gatekeeper._parsers import parse_number
+from gatekeeper.observe._exporter_cli import add_exporter_parser
 from gatekeeper.options import OptionError, option_default, parse_option
 from gatekeeper.runner.options import DEFAULT_CLOSE_FOR, ON_FAILURE_CHOICES
 
@@ -162,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_restart(run)
 
     _add_reload(commands, common)
+    add_exporter_parser(commands, common)
 
     for name, text in (
         ("hold", "hold requests"),

@@ -30,6 +30,7 @@ from gatekeeper._cli_parser import UsageError, build_parser
 from gatekeeper._parsers import redact_url
 from gatekeeper.core.modes import Mode
 from gatekeeper.exceptions import LockBusy
+from gatekeeper.observe._exporter_cli import run_exporter
 from gatekeeper.options import OptionError, option_default, parse_option
 from gatekeeper.runner.migration import EXIT_TEMPFAIL, EXIT_USAGE, RunOptions, run_migration
 from gatekeeper.runner.progress import Progress
@@ -82,6 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except (UsageError, OptionError) as exc:
         return _fail(str(exc))
+    if args.command == "metrics-exporter":
+        return run_exporter(args)  # reads the workers' files, not Redis
     keys = Keys.for_url(prefix, url)
     client = operator_client(url, keys.state)
     try:

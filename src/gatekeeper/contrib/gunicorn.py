@@ -6,12 +6,15 @@ gunicorn's side, by setting the request's close flag: gunicorn then sends
 ``Connection: close`` and closes the connection after the response. ::
 
     # gunicorn.conf.py
-    from gatekeeper.contrib.gunicorn import post_worker_init, pre_request, worker_exit  # noqa: F401
+    from gatekeeper.contrib.gunicorn import (  # noqa: F401
+        child_exit, post_worker_init, pre_request, worker_exit,
+    )
 
 or, without a configuration file of your own, ``gunicorn -c python:gatekeeper.contrib.gunicorn``.
 Under the ``gthread`` worker this is what makes ``gatekeeper reload`` lose nothing; the
 ``sync`` worker closes every connection anyway. ASGI workers (``uvicorn``) need no hook:
-the ASGI middleware sends the header itself.
+the ASGI middleware sends the header itself. With ``PROMETHEUS_MULTIPROC_DIR`` set,
+``child_exit`` keeps the metrics of the workers that exited out of the scrape.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any
 from gatekeeper.middleware._write_cap import set_server_threads
 from gatekeeper.state._watchers import close_all, keepalive_off, start_all
 
-__all__ = ["post_worker_init", "pre_request", "worker_exit"]
+__all__ = ["child_exit", "post_worker_init", "pre_request", "worker_exit"]
 
 
 def post_worker_init(worker: Any) -> None:
@@ -43,3 +46,19 @@ def worker_exit(server: Any, worker: Any) -> None:
     """Withdraw the exiting worker's report at once, so a reload need not wait for it to
     expire (``atexit`` does the same where the interpreter exits normally)."""
     close_all()
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """In gunicorn's master, when a worker has exited (killed or not): drop its ``live``
+    Prometheus gauges (held requests, state) from ``PROMETHEUS_MULTIPROC_DIR``, so that
+    a scrape stops counting a process that is gone. Counters keep its counts."""
+    import os
+
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not path:
+        return
+    try:
+        from prometheus_client.multiprocess import mark_process_dead
+    except ImportError:
+        return
+    mark_process_dead(worker.pid, path)  # type: ignore[no-untyped-call]

@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Iterable
 from typing import TYPE_CHECKING
 
-from gatekeeper.observe.exposition import scrape
-
 if TYPE_CHECKING:
     from gatekeeper.middleware._types import (
         ASGIApp,
@@ -24,15 +22,18 @@ if TYPE_CHECKING:
         WSGIEnvironment,
     )
 
-__all__ = ["ASGIMetricsRoute", "WSGIMetricsRoute"]
+__all__ = ["ASGIMetricsRoute", "WSGIMetricsRoute", "answer_scrape"]
 
 _ALLOW = "GET, HEAD"
 
 
-def _answer(method: str, accept: str | None) -> tuple[str, list[tuple[str, str]], bytes]:
+def answer_scrape(method: str, accept: str | None) -> tuple[str, list[tuple[str, str]], bytes]:
+    """Status line, headers and body of an answer to a request for the metrics path."""
     if method not in ("GET", "HEAD"):
         return "405 Method Not Allowed", [("Allow", _ALLOW), ("Content-Length", "0")], b""
     try:
+        from gatekeeper.observe.exposition import scrape
+
         body, content_type = scrape(accept)
     except Exception:  # a broken multiprocess file must not become a traceback
         body = b"gatekeeper: the metrics could not be read; see the server log\n"
@@ -56,7 +57,7 @@ class WSGIMetricsRoute:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO") != self.path:
             return self.app(environ, start_response)
-        status, headers, body = _answer(
+        status, headers, body = answer_scrape(
             environ.get("REQUEST_METHOD", "GET"), environ.get("HTTP_ACCEPT")
         )
         start_response(status, headers)
@@ -81,7 +82,7 @@ class ASGIMetricsRoute:
         for name, value in scope.get("headers") or ():
             if name.lower() == b"accept":
                 accept = value.decode("latin-1")
-        status, headers, body = _answer(scope.get("method", "GET"), accept)
+        status, headers, body = answer_scrape(scope.get("method", "GET"), accept)
         await send(
             {
                 "type": "http.response.start",

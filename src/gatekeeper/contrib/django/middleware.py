@@ -29,6 +29,7 @@ from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 
 from gatekeeper.contrib.django.conf import conf
+from gatekeeper.contrib.django.metrics import metrics_route
 from gatekeeper.contrib.django.pages import TemplatePages, to_http_response
 from gatekeeper.core.decision import HANDOFF, RequestFacts
 from gatekeeper.core.modes import SAFE_METHODS
@@ -63,6 +64,8 @@ class GatekeeperMiddleware:
             raise ImproperlyConfigured(str(exc)) from None
         self.gate = Gate(options)
         self._watcher = self.gate.watcher
+        if options.metrics_path is not None:
+            self.get_response = metrics_route(get_response, options.metrics_path, self.async_mode)
         self._pages = TemplatePages(options, enabled=apps.is_installed(APP_NAME))
 
     def __call__(
@@ -77,6 +80,8 @@ class GatekeeperMiddleware:
             # PEP 3333 forbids a Connection header from the app: the server's hook
             # (gunicorn, waitress) closes on this flag, as under WSGIMiddleware.
             request.META[CLOSE_FLAG] = True
+            if self._watcher.recorder is not None:
+                self._watcher.recorder.keepalive_closed()
         outcome = self.gate.screen(self._facts(request))
         if outcome.reply is not None:
             if outcome.verdict is HANDOFF:
@@ -103,6 +108,8 @@ class GatekeeperMiddleware:
             # Django's ASGI handler passes the header on, and the server ends the
             # connection after this response (a reload, or a handoff's redirect).
             response["Connection"] = "close"
+            if latest.closing and self._watcher.recorder is not None:
+                self._watcher.recorder.keepalive_closed()
         return response
 
     # -- in-flight counting, as the WSGI and ASGI middleware do it ----------------------
