@@ -173,7 +173,13 @@ def test_a_killed_worker_drops_out_of_the_held_gauge_and_its_counts_stay(
     wait_for(lambda: value(fetch(served.url), "gatekeeper_state", state="hold") == 1, 10, 0.05)
     threads, answers = send_held(served.url, HELD)
     wait_for(lambda: value(fetch(served.url), "gatekeeper_requests_held") == HELD, 15, 0.05)
-    victim = max(read_processes(r, keys), key=lambda x: int(str(x["held"])))
+
+    def holding() -> list[dict[str, object]] | None:
+        reports = read_processes(r, keys)  # written every poll_interval: may lag the gauge
+        return reports if sum(int(str(x["held"])) for x in reports) == HELD else None
+
+    reports = wait_for(holding, 10, 0.05, "the reports to count the held requests")
+    victim = max(reports, key=lambda x: int(str(x["held"])))
     victim_held = int(str(victim["held"]))
     os.kill(int(victim["pid"]), signal.SIGKILL)
     seen: list[tuple[float, int]] = []
