@@ -45,7 +45,7 @@ TEST_ONLY = frozenset(
         "django-stubs", "playwright", "py-spy", "alembic", "flask-migrate",
         "flask-sqlalchemy", "sqlalchemy", "django", "flask", "fastapi", "starlette",
         "gunicorn", "uvicorn", "psycopg", "psycopg-binary", "hypercorn", "trio", "granian",
-        "waitress",
+        "waitress", "prometheus-client", "opentelemetry-api", "opentelemetry-sdk", "rich",
     }
 )  # fmt: skip
 """Packages of the test extra (and of the other integrations): none may be in a venv
@@ -156,7 +156,16 @@ def test_wheel_alone_requires_only_redis_asgiref_werkzeug(venv: Venv) -> None:
     }
     assert unconditional == CORE
     extras = venv.distributions[DISTRIBUTION].metadata.get_all("Provides-Extra") or []
-    assert {"django", "flask", "flask-migrate", "fastapi", "starlette", "test"} <= set(extras)
+    assert {
+        "django",
+        "flask",
+        "flask-migrate",
+        "fastapi",
+        "starlette",
+        "prometheus",
+        "otel",
+        "test",
+    } <= set(extras)
 
 
 @pytest.mark.parametrize("venv", ["wsgi"], indirect=True)
@@ -188,6 +197,45 @@ def test_core_imports_and_cli_load_no_package_beyond_the_core(
     )
     assert status.returncode == 0, status.stderr
     assert "state:" in status.stdout
+
+
+@pytest.mark.parametrize("venv", ["prometheus"], indirect=True)
+def test_prometheus_install_serves_its_scrape_while_a_request_is_held(
+    venv: Venv, redis_url: str, prefix: str, keys: Keys, r: redis.Redis, tmp_path: Path
+) -> None:
+    env = gate_env(venv, redis_url, prefix, tmp_path)
+    with venv.server(env) as server, ThreadPoolExecutor(max_workers=1) as pool:
+        set_state(r, keys, "hold")
+        wait_for(
+            lambda: [p for p in read_processes(r, keys) if p.get("mode") == "hold"],
+            timeout=10, what="the server process to report the hold",
+        )  # fmt: skip
+        pending = pool.submit(httpx.get, server.url + "/", timeout=30)
+
+        def scraped() -> str:
+            text = httpx.get(server.url + "/metrics", timeout=5).text
+            return text if "gatekeeper_requests_held 1.0" in text else ""
+
+        scrape = wait_for(scraped, timeout=10, what="the scrape to count the held request")
+        assert 'gatekeeper_state{state="hold"} 1.0' in scrape
+        set_state(r, keys, None)
+        assert pending.result(timeout=15).status_code == 200
+
+
+@pytest.mark.parametrize("venv", ["wsgi"], indirect=True)
+@pytest.mark.parametrize(
+    ("backend", "needs"),
+    [("prometheus", "gatekeeper-deploy[prometheus]"), ("otel", "opentelemetry-api")],
+)
+def test_metrics_without_their_library_fail_at_construction_naming_the_install(
+    venv: Venv, backend: str, needs: str
+) -> None:
+    script = "import gatekeeper\ngatekeeper.Gate()\n"
+    failed = venv.run("python", "-c", script, env=venv.env(GATEKEEPER_METRICS=backend))
+    assert failed.returncode == 1
+    last = failed.stderr.strip().splitlines()[-1]
+    assert last.endswith(f"pip install '{needs}'"), failed.stderr
+    assert "GATEKEEPER_METRICS" in last
 
 
 @pytest.mark.parametrize(

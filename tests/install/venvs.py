@@ -136,6 +136,16 @@ INTEGRATIONS = {
             cwd=PLAIN_APPS,
         ),
         Integration(
+            name="prometheus",
+            extra="prometheus",
+            others=("uvicorn",),
+            server="uvicorn",
+            app="plain_asgi:app",
+            greeting="hello from",
+            cwd=PLAIN_APPS,
+            env=(("GATEKEEPER_METRICS", "prometheus"), ("GATEKEEPER_METRICS_PATH", "/metrics")),
+        ),
+        Integration(
             name="asgi-trio",
             extra=None,
             others=("hypercorn[trio]",),
