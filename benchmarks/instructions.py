@@ -65,6 +65,14 @@ def count_instructions(ctx: Context, variant: str, requests: int = REQUESTS) -> 
     port = free_port()
     env = {**ctx.env(ctx.prefix(f"instructions-{variant}"), variant), "PYTHONPATH": str(ROOT)}
     with tempfile.TemporaryDirectory(prefix="gk-callgrind-") as folder:
+        if variant == "gate-metrics":
+            # As an operator would run it: Prometheus in multiprocess mode, /metrics served.
+            metrics_dir = Path(folder) / "prometheus"
+            metrics_dir.mkdir()
+            env.update(
+                BENCH_VARIANT="gate", GATEKEEPER_METRICS="prometheus",
+                GATEKEEPER_METRICS_PATH="/metrics", PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
+            )  # fmt: skip
         out = Path(folder) / "cg"
         argv = [
             "valgrind", "--tool=callgrind", "--separate-threads=yes", "--dump-instr=no",
@@ -117,16 +125,22 @@ def run(ctx: Context) -> dict[str, Any]:
         ctx.log(f"instructions: {note}")
         return {"skipped": True, "note": note}
     ctx.log(f"instructions: pure ASGI under uvicorn + callgrind, {REQUESTS} requests per variant")
-    variants = {variant: count_instructions(ctx, variant) for variant in ("bare", "gate")}
+    names = ("bare", "gate", "gate-metrics")
+    variants = {variant: count_instructions(ctx, variant) for variant in names}
     bare, gate = variants["bare"]["ir_per_request"], variants["gate"]["ir_per_request"]
+    metered = variants["gate-metrics"]["ir_per_request"]
     out: dict[str, Any] = {
         "skipped": False,
         "variants": variants,
         "gate_extra_ir_per_request": gate - bare,
         "kept_ratio": ratio(bare, gate),
+        "metrics_extra_ir_per_request": metered - bare,
+        "metrics_kept_ratio": ratio(bare, metered),
     }
     ctx.log(
         f"  instructions/request: bare {bare:,.0f}, gate {gate:,.0f} (+{gate - bare:,.0f}); "
-        f"throughput kept where CPU-bound {out['kept_ratio']:.4f}"
+        f"throughput kept where CPU-bound {out['kept_ratio']:.4f}; with metrics on "
+        f"(prometheus, /metrics) {metered:,.0f} (+{metered - bare:,.0f}), "
+        f"{out['metrics_kept_ratio']:.4f}"
     )
     return out

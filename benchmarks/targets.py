@@ -281,6 +281,15 @@ def judge(results: dict[str, Any]) -> list[Target]:
             ">= 0.97", None if kept is None else kept >= 0.97,
             "" if extra is None else f"gate adds {extra:,.0f} instructions/request",
         ))  # fmt: skip
+        metered = sections["instructions"].get("metrics_kept_ratio")
+        if metered is not None:
+            added = sections["instructions"].get("metrics_extra_ir_per_request", 0.0)
+            out.append(Target(
+                "instructions",
+                "pure ASGI, metrics on (prometheus, /metrics): bare / gate (callgrind)",
+                metered, ">= 0.97", metered >= 0.97,
+                f"gate with metrics adds {added:,.0f} instructions/request",
+            ))  # fmt: skip
     out += _release_targets(sections)
     if "propagation" in sections:
         out += _propagation_targets(sections["propagation"])

@@ -1,20 +1,18 @@
 """The app's own ``metrics_path``: served in front of the app, behind no gate.
 
-The gate passes ``metrics_path`` in every state, as it does an exempt path, and these
-wrappers sit between the gate and the app: a scrape is answered whatever the state,
-and never reaches the app. They wrap the app only when ``metrics_path`` is set, so an
-app without it pays nothing on its requests.
+The ASGI middleware answers it before anything else; under WSGI (and Django) the route
+wraps the app behind the gate, which passes ``metrics_path`` in every state as it does
+an exempt path. Either way a scrape is answered whatever the state and never reaches
+the app.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Iterable
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from gatekeeper.middleware._types import (
-        ASGIApp,
-        Receive,
         Scope,
         Send,
         StartResponse,
@@ -22,7 +20,7 @@ if TYPE_CHECKING:
         WSGIEnvironment,
     )
 
-__all__ = ["ASGIMetricsRoute", "WSGIMetricsRoute", "answer_scrape"]
+__all__ = ["WSGIMetricsRoute", "answer_scrape", "serve_scrape"]
 
 _ALLOW = "GET, HEAD"
 
@@ -64,30 +62,18 @@ class WSGIMetricsRoute:
         return [body]
 
 
-class ASGIMetricsRoute:
-    __slots__ = ("app", "path")
-
-    def __init__(self, app: ASGIApp, path: str) -> None:
-        self.app = app
-        self.path = path
-
-    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
-        # Not a coroutine: the app's own awaitable is returned, a frame less per request.
-        if scope["type"] != "http" or scope["path"] != self.path:
-            return self.app(scope, receive, send)
-        return self._serve(scope, send)
-
-    async def _serve(self, scope: Scope, send: Send) -> None:
-        accept = None
-        for name, value in scope.get("headers") or ():
-            if name.lower() == b"accept":
-                accept = value.decode("latin-1")
-        status, headers, body = answer_scrape(scope.get("method", "GET"), accept)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": int(status.split(" ", 1)[0]),
-                "headers": [(k.lower().encode(), v.encode("latin-1")) for k, v in headers],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+async def serve_scrape(scope: Scope, send: Send) -> None:
+    """Answer an ASGI request for the metrics path."""
+    accept = None
+    for name, value in scope.get("headers") or ():
+        if name.lower() == b"accept":
+            accept = value.decode("latin-1")
+    status, headers, body = answer_scrape(scope.get("method", "GET"), accept)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": int(status.split(" ", 1)[0]),
+            "headers": [(k.lower().encode(), v.encode("latin-1")) for k, v in headers],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
