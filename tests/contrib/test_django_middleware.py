@@ -261,3 +261,19 @@ def test_keepalive_off_marks_requests_to_close_under_django(
         assert response.status_code == 200
         assert response.wsgi_request.META[CLOSE_FLAG] is True
         assert Client().get("/healthz").status_code == 503  # drain_health under Django too
+
+
+def test_metrics_path_is_answered_in_maintenance_ahead_of_the_views(
+    redis_url: str, prefix: str, r: redis.Redis, keys: Keys
+) -> None:
+    with gate_settings(
+        redis_url, prefix, GATEKEEPER_METRICS="prometheus", GATEKEEPER_METRICS_PATH="/metrics"
+    ):
+        set_state(r, keys, "maintenance")
+        wait_mode(Mode.MAINTENANCE)
+        client = Client()
+        scrape = client.get("/metrics")
+        assert scrape.status_code == 200
+        assert b'gatekeeper_state{state="maintenance"} 1.0' in scrape.content
+        assert client.post("/metrics").status_code == 405
+        assert client.get("/probe/").status_code == 503

@@ -24,7 +24,7 @@ from gatekeeper.core.decision import HANDOFF, RequestFacts
 from gatekeeper.core.handoff import DISCARD_LIMIT, encode_path
 from gatekeeper.core.modes import SAFE_METHODS
 from gatekeeper.middleware.gate import Gate
-from gatekeeper.observe._routes import WSGIMetricsRoute
+from gatekeeper.observe._routes import serve_scrape_wsgi
 from gatekeeper.options import GateOptions, build_options
 from gatekeeper.state.counters import Counters
 
@@ -134,13 +134,15 @@ class WSGIMiddleware:
     def __init__(self, app: WSGIApplication, *, gate: Gate | None = None, **options: Any) -> None:
         if gate is not None and options:
             raise ValueError("gatekeeper: pass either gate= or options, not both")
+        self.app = app
         self.gate = gate or Gate(build_options(options))
-        path = self.gate.options.metrics_path
-        # Behind the gate, which passes the path in every state: an app without it pays nothing.
-        self.app = app if path is None else WSGIMetricsRoute(app, path)
         self._watcher = self.gate.watcher
+        self._metrics_path = self.gate.options.metrics_path
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        path = self._metrics_path
+        if path is not None and environ.get("PATH_INFO") == path:
+            return serve_scrape_wsgi(environ, start_response)  # in every state
         snapshot = self._watcher.snapshot or self._watcher.wait_ready()
         if snapshot.plain:
             return self._call_app(environ, start_response)

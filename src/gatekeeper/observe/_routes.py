@@ -1,14 +1,13 @@
 """The app's own ``metrics_path``: served in front of the app, behind no gate.
 
-The ASGI middleware answers it before anything else; under WSGI (and Django) the route
-wraps the app behind the gate, which passes ``metrics_path`` in every state as it does
-an exempt path. Either way a scrape is answered whatever the state and never reaches
-the app.
+The WSGI and ASGI middleware answer it before the gate decides anything; under Django
+the route wraps the rest of ``MIDDLEWARE`` behind the gate, which passes
+``metrics_path`` in every state as it does an exempt path. Either way a scrape is
+answered whatever the state and never reaches the app.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -16,11 +15,10 @@ if TYPE_CHECKING:
         Scope,
         Send,
         StartResponse,
-        WSGIApplication,
         WSGIEnvironment,
     )
 
-__all__ = ["WSGIMetricsRoute", "answer_scrape", "serve_scrape"]
+__all__ = ["answer_scrape", "serve_scrape", "serve_scrape_wsgi"]
 
 _ALLOW = "GET, HEAD"
 
@@ -45,21 +43,12 @@ def answer_scrape(method: str, accept: str | None) -> tuple[str, list[tuple[str,
     return "200 OK", headers, b"" if method == "HEAD" else body
 
 
-class WSGIMetricsRoute:
-    __slots__ = ("app", "path")
-
-    def __init__(self, app: WSGIApplication, path: str) -> None:
-        self.app = app
-        self.path = path
-
-    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") != self.path:
-            return self.app(environ, start_response)
-        status, headers, body = answer_scrape(
-            environ.get("REQUEST_METHOD", "GET"), environ.get("HTTP_ACCEPT")
-        )
-        start_response(status, headers)
-        return [body]
+def serve_scrape_wsgi(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+    """Answer a WSGI request for the metrics path."""
+    method = environ.get("REQUEST_METHOD", "GET")
+    status, headers, body = answer_scrape(method, environ.get("HTTP_ACCEPT"))
+    start_response(status, headers)
+    return [body]
 
 
 async def serve_scrape(scope: Scope, send: Send) -> None:
