@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -206,3 +207,44 @@ def test_a_killed_worker_drops_out_of_the_held_gauge_and_its_counts_stay(
         thread.join(40)
     assert answers.count(200) >= left
     wait_for(lambda: value(fetch(served.url), "gatekeeper_requests_held") == 0, 10, 0.05)
+
+
+def test_the_standalone_exporter_serves_the_workers_figures_and_stops_on_sigterm(
+    served: Server, redis_url: str, prefix: str, r: redis.Redis, tmp_path: Path
+) -> None:
+    keys = Keys.for_url(prefix, redis_url)
+    set_state(r, keys, "hold")
+    wait_for(lambda: value(fetch(served.url), "gatekeeper_state", state="hold") == 1, 10, 0.05)
+    threads, answers = send_held(served.url, 3)
+    scrape_when(served.url, "gatekeeper_requests_held", 3)
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus")}
+    exporter = subprocess.Popen(
+        [sys.executable, "-m", "gatekeeper", "metrics-exporter", "--listen", "127.0.0.1:0"],
+        env=env, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert exporter.stderr is not None
+        line = exporter.stderr.readline()  # the address it bound, or an error
+        assert line.startswith("gatekeeper: serving metrics on http://127.0.0.1:"), line
+        base = line.split(" on ", 1)[1].strip().removesuffix("/metrics")
+        from_exporter = fetch(base)
+        assert value(from_exporter, "gatekeeper_requests_held") == 3
+        assert value(from_exporter, "gatekeeper_state", state="hold") == 1
+        set_state(r, keys, "open")
+        for thread in threads:
+            thread.join(40)
+        assert answers == [200] * 3
+        after = scrape_when(served.url, "gatekeeper_requests_held", 0)
+        exported = wait_for(
+            lambda: outcomes(fetch(base)) if value(fetch(base), "gatekeeper_requests_held") == 0
+            else None,
+            10, 0.05, "the exporter to see the release",
+        )  # fmt: skip
+        assert exported == outcomes(after)
+        assert exported["released"] == 3
+        exporter.send_signal(signal.SIGTERM)
+        assert exporter.wait(10) == 0
+    finally:
+        if exporter.poll() is None:
+            exporter.kill()
+            exporter.wait(5)
