@@ -11,6 +11,7 @@ import shlex
 from typing import Any, NoReturn
 
 from gatekeeper._parsers import parse_number
+from gatekeeper.events import LOG_FORMATS
 from gatekeeper.observe._exporter_cli import add_exporter_parser
 from gatekeeper.options import OptionError, option_default, parse_option
 from gatekeeper.runner.options import DEFAULT_CLOSE_FOR, ON_FAILURE_CHOICES
@@ -88,6 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--prefix",
         default=argparse.SUPPRESS,
         help=f"key prefix (default: GATEKEEPER_PREFIX, else {option_default('prefix')})",
+    )
+    common.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default=argparse.SUPPRESS,
+        help="stderr as text, or json: one event per line for deploy pipelines "
+        "(default: GATEKEEPER_LOG_FORMAT, else text)",
     )
     parser = _Parser(prog="gatekeeper", description=_DESCRIPTION, parents=[common])
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)

@@ -7,18 +7,21 @@
     gatekeeper open
     gatekeeper status [--json]
 
-``--redis-url`` (``GATEKEEPER_REDIS_URL``) and ``--prefix`` (``GATEKEEPER_PREFIX``) are
-accepted by every subcommand. Expected errors print one line. Exit status: 0 done (for
-``run-migration``, COMMAND's own status); 2 usage error (bad arguments or option values);
-3 the migration could not be protected and did not run (``--strict-drain`` timeout, fewer
-live gate processes than ``--min-processes``); 75 (``EX_TEMPFAIL``) try again later:
-Redis unreachable, or another ``run-migration`` holds the lock.
+``--redis-url`` (``GATEKEEPER_REDIS_URL``), ``--prefix`` (``GATEKEEPER_PREFIX``) and
+``--log-format text|json`` (``GATEKEEPER_LOG_FORMAT``) are accepted by every subcommand;
+``json`` turns stderr into one JSON event per line (:mod:`gatekeeper.events`). Expected
+errors print one line. Exit status: 0 done (for ``run-migration``, COMMAND's own status);
+2 usage error (bad arguments or option values); 3 the migration could not be protected
+and did not run (``--strict-drain`` timeout, fewer live gate processes than
+``--min-processes``); 75 (``EX_TEMPFAIL``) try again later: Redis unreachable, or
+another ``run-migration`` holds the lock.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import time
@@ -28,7 +31,9 @@ import redis
 
 from gatekeeper._cli_parser import UsageError, build_parser
 from gatekeeper._parsers import redact_url
+from gatekeeper._redis_urls import parse_target
 from gatekeeper.core.modes import Mode
+from gatekeeper.events import LOG_FORMATS, cli_logging, emit
 from gatekeeper.exceptions import LockBusy
 from gatekeeper.observe._exporter_cli import run_exporter
 from gatekeeper.options import OptionError, option_default, parse_option
@@ -81,10 +86,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             getattr(args, "prefix", None)
             or os.environ.get("GATEKEEPER_PREFIX", option_default("prefix")),
         )
+        args.log_format = _log_format(getattr(args, "log_format", None))
     except (UsageError, OptionError) as exc:
         return _fail(str(exc))
     if args.command == "metrics-exporter":
         return run_exporter(args)  # reads the workers' files, not Redis
+    # Undone when main() returns: tests, and manage.py/flask, call it in a live process.
+    with cli_logging(args.log_format, secrets=parse_target(url).secrets()):
+        return _act(args, command, url, prefix)
+
+
+def _log_format(given: str | None) -> str:
+    """``--log-format``, else ``GATEKEEPER_LOG_FORMAT``, else ``text``."""
+    value = given or os.environ.get("GATEKEEPER_LOG_FORMAT", "").strip().lower() or "text"
+    if value not in LOG_FORMATS:
+        raise UsageError(f"GATEKEEPER_LOG_FORMAT must be text or json, not {value[:40]!r}")
+    return value
+
+
+def _act(args: argparse.Namespace, command: list[str], url: str, prefix: str) -> int:
     keys = Keys.for_url(prefix, url)
     client = operator_client(url, keys.state)
     try:
@@ -107,23 +127,39 @@ def main(argv: Sequence[str] | None = None) -> int:
             set_mode(client, keys, Mode(args.command), fields, ttl=args.ttl)  # fmt: skip
         ttl = f" (expires in {args.ttl:g}s)" if getattr(args, "ttl", None) else ""
         print(f"{keys.state} = {args.command}{ttl}")
+        emit(
+            "cli.state_set", f"{keys.state} = {args.command}{ttl}", state=args.command,
+            key=keys.state, ttl_seconds=getattr(args, "ttl", None),
+        )  # fmt: skip
         return 0
     except LockBusy as busy:
         expiry = f", expires in {busy.ttl:.1f}s" if busy.ttl else ""
-        return _fail(f"another deploy holds the lock: {busy.holder}{expiry}", EXIT_TEMPFAIL)
+        return _fail(
+            f"another deploy holds the lock: {busy.holder}{expiry}", EXIT_TEMPFAIL, args.log_format
+        )
     except (redis.AuthenticationError, redis.exceptions.NoPermissionError) as exc:
         # Retrying will not help: the credentials or the ACL must be fixed.
-        return _fail(f"Redis at {redact_url(url)} refused: {exc.__class__.__name__}")
+        return _fail(
+            f"Redis at {redact_url(url)} refused: {exc.__class__.__name__}",
+            log_format=args.log_format,
+        )
     except redis.RedisError as exc:
         return _fail(
-            f"cannot reach Redis at {redact_url(url)}: {exc.__class__.__name__}", EXIT_TEMPFAIL
+            f"cannot reach Redis at {redact_url(url)}: {exc.__class__.__name__}",
+            EXIT_TEMPFAIL,
+            args.log_format,
         )
     finally:
         client.close()
 
 
-def _fail(message: str, status: int = EXIT_USAGE) -> int:
-    print(f"gatekeeper: error: {message}", file=sys.stderr)
+def _fail(message: str, status: int = EXIT_USAGE, log_format: str = "text") -> int:
+    """One line on stderr; under ``--log-format json`` a ``cli.error`` event instead, so
+    that stderr stays all JSON. Usage errors come before the format is known: text."""
+    if log_format == "json":
+        emit("cli.error", message, level=logging.ERROR, exit_code=status)
+    else:
+        print(f"gatekeeper: error: {message}", file=sys.stderr)
     return status
 
 
@@ -140,7 +176,7 @@ def _run(
         restart=args.restart or (), await_release=args.await_release, handoff=args.handoff,
         release_timeout=args.release_timeout,
     )  # fmt: skip
-    result = run_migration(client, keys, opts, Progress())
+    result = run_migration(client, keys, opts, Progress(echo=args.log_format != "json"))
     if args.json:
         print(json.dumps(result.as_dict(), sort_keys=True))
     return result.exit_code
@@ -154,7 +190,7 @@ def _reload(
         timeout=args.timeout, hosts=tuple(dict.fromkeys(args.host)), ttl=args.ttl,
         redis_label=f"{redact_url(url)} (prefix {keys.prefix!r})",
     )  # fmt: skip
-    result = reload(client, keys, opts, Progress())
+    result = reload(client, keys, opts, Progress(echo=args.log_format != "json"))
     if args.json:
         print(json.dumps(result.as_dict(), sort_keys=True))
     return result.exit_code

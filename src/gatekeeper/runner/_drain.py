@@ -12,12 +12,14 @@ request is still inside the app.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from typing import Any
 
 import redis
 
+from gatekeeper.events import emit
 from gatekeeper.runner.command import SignalTrap
 from gatekeeper.runner.options import RunOptions, RunResult
 from gatekeeper.runner.progress import Progress
@@ -114,6 +116,33 @@ def drain(
     """The runner's drain: wait until every live process acknowledges ``ack``, at most
     ``opts.drain_timeout``; ``False`` on timeout (named in ``result.undrained``).
     ``hosts`` gains every host seen: what ``--await-release`` waits on later."""
+    started = time.monotonic()
+    complete = _drain(client, keys, ack, opts=opts, result=result, progress=progress,
+                      trap=trap, hosts=hosts)  # fmt: skip
+    # An event with no progress line: "draining N processes" and a timeout's note show it.
+    seconds = round(time.monotonic() - started, 3)
+    emit(
+        "runner.drained",
+        f"drained {result.processes} processes in {seconds:.2f}s"
+        if complete else f"drain incomplete after {seconds:.2f}s",
+        level=logging.INFO if complete else logging.WARNING,
+        processes=result.processes, hosts=sorted(hosts), seconds=seconds, complete=complete,
+        undrained=result.undrained,
+    )  # fmt: skip
+    return complete
+
+
+def _drain(
+    client: redis.Redis,
+    keys: Keys,
+    ack: str,
+    *,
+    opts: RunOptions,
+    result: RunResult,
+    progress: Progress,
+    trap: SignalTrap,
+    hosts: set[str],
+) -> bool:
     deadline = time.monotonic() + opts.drain_timeout
     watch = DrainWatch(ack)
     announced: int | None = None
@@ -125,7 +154,10 @@ def drain(
             # The hold is set and the lease keeps it: a blip only delays the drain,
             # within the same deadline.
             if not failing:
-                progress.note(f"drain: Redis error ({exc.__class__.__name__}); retrying")
+                progress.note(
+                    f"drain: Redis error ({exc.__class__.__name__}); retrying",
+                    "runner.drain_retry", error=exc.__class__.__name__,
+                )  # fmt: skip
             failing = True
             watch.failed()
             if time.monotonic() >= deadline or trap.received is not None:
@@ -140,7 +172,10 @@ def drain(
             if announced is None and not watch.processes:
                 _warn_unprotected(opts, result, progress)
             announced = watch.processes
-            progress.phase(f"draining {watch.processes} processes")
+            progress.phase(
+                f"draining {watch.processes} processes", "runner.draining",
+                processes=watch.processes,
+            )  # fmt: skip
         if not waiting:
             return True
         if time.monotonic() >= deadline or trap.received is not None:
@@ -157,8 +192,10 @@ def _timed_out(
     progress.note(
         f"drain timeout after {opts.drain_timeout:g}s; not drained: "
         + ", ".join(undrained)
-        + ("; stopping (--strict-drain)" if opts.strict_drain else "; going on")
-    )
+        + ("; stopping (--strict-drain)" if opts.strict_drain else "; going on"),
+        "runner.drain_timeout", undrained=undrained, timeout_seconds=opts.drain_timeout,
+        strict=opts.strict_drain,
+    )  # fmt: skip
     return False
 
 
@@ -168,5 +205,6 @@ def _warn_unprotected(opts: RunOptions, result: RunResult, progress: Progress) -
         f"WARNING: no gate process reports to {opts.redis_label or 'this Redis'}: "
         "nothing is holding traffic, and COMMAND runs unprotected. Check that the apps "
         "use this GATEKEEPER_REDIS_URL and GATEKEEPER_PREFIX and have the middleware; "
-        "--min-processes N refuses to migrate instead."
-    )
+        "--min-processes N refuses to migrate instead.",
+        "runner.unprotected", redis=opts.redis_label or None,
+    )  # fmt: skip

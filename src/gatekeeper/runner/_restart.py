@@ -86,18 +86,23 @@ class HandoffWait:
         """After the open: wait for the old processes, then clear; their last totals."""
         progress.phase(
             f"handoff: processes of other releases redirect to {self.release}; "
-            f"waiting for them to leave (at most {timeout:g}s)"
-        )
+            f"waiting for them to leave (at most {timeout:g}s)",
+            "runner.handoff", release=self.release, timeout_seconds=timeout,
+        )  # fmt: skip
         stragglers = self.wait(timeout, trap, progress)
         result.handoff_ended_at = round(time.time(), 4)
         if stragglers:
             result.stragglers = stragglers
             progress.note(
                 f"handoff: {len(stragglers)} old processes still live; from now on they run "
-                "what reaches them: " + ", ".join(stragglers)
-            )
+                "what reaches them: " + ", ".join(stragglers),
+                "runner.handoff_stragglers", stragglers=stragglers,
+            )  # fmt: skip
         if not self.clear():
-            progress.note(f"handoff: could not clear it; it expires within {self.ttl:g}s")
+            progress.note(
+                f"handoff: could not clear it; it expires within {self.ttl:g}s",
+                "runner.handoff_clear_failed", ttl_seconds=self.ttl,
+            )  # fmt: skip
         return self.seen
 
     def wait(self, timeout: float, trap: SignalTrap, progress: Progress) -> list[str]:

@@ -8,6 +8,7 @@ through unchanged.
 
 from __future__ import annotations
 
+import logging
 import os
 import shlex
 import signal
@@ -18,7 +19,10 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from types import FrameType
 
-__all__ = ["SignalTrap", "exit_status", "run_check", "run_supervised", "start_child"]
+from gatekeeper._masking import mask_argv, mask_text
+from gatekeeper.events import emit
+
+__all__ = ["SignalTrap", "describe", "exit_status", "run_check", "run_supervised", "start_child"]
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM)
 
@@ -34,8 +38,10 @@ def start_child(argv: Sequence[str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(list(argv), preexec_fn=os.setpgrp)
 
 
-def run_check(command: str) -> int:
-    """Run ``--if-pending`` CHECK; a CHECK that cannot start counts as "pending"."""
+def run_check(command: str, *, echo: bool = True) -> int:
+    """Run ``--if-pending`` CHECK; a CHECK that cannot start counts as "pending".
+
+    ``echo=False`` (``--log-format json``): the event only, not the line on stderr."""
     try:
         argv = shlex.split(command)
         if not argv:
@@ -43,7 +49,13 @@ def run_check(command: str) -> int:
         # The check's chatter goes to stderr: stdout belongs to --json and to COMMAND.
         return subprocess.run(argv, check=False, stdout=_stderr_fd()).returncode
     except (OSError, ValueError) as exc:
-        print(f"gatekeeper: cannot run the pending check: {exc}; assuming pending", file=sys.stderr)
+        message = f"cannot run the pending check: {exc}; assuming pending"
+        emit(
+            "runner.pending_check_failed", mask_text(message), level=logging.WARNING,
+            check=mask_text(command), error=mask_text(f"{exc.__class__.__name__}: {exc}"),
+        )  # fmt: skip
+        if echo:
+            print(f"gatekeeper: {message}", file=sys.stderr)
         return 1
 
 
@@ -107,5 +119,8 @@ def run_supervised(
     return exit_status(child.returncode)
 
 
-def describe(argv: Sequence[str]) -> str:
-    return shlex.join(argv)
+def describe(argv: Sequence[str], *, masked: bool = False) -> str:
+    """COMMAND as a shell line: as given for the runner's progress lines; ``masked``, with
+    credentials masked (:func:`gatekeeper._masking.mask_argv`) for its events, since log
+    systems keep and forward what they are given."""
+    return shlex.join(mask_argv(argv) if masked else argv)

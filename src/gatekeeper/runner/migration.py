@@ -10,21 +10,25 @@ and makes every state write, so a runner killed outright holds the site one TTL 
 from __future__ import annotations
 
 import contextlib
+import logging
 import secrets
 import time
 from collections.abc import Sequence
 
 import redis
 
+from gatekeeper._masking import mask_text
 from gatekeeper.core.modes import Mode
 from gatekeeper.runner._drain import coverage_problem, drain, hosts_of
+from gatekeeper.runner._events import command_phase, finished, lease_note, locked, released
+from gatekeeper.runner._release import release
 from gatekeeper.runner._restart import HandoffWait, wait_for_release
 from gatekeeper.runner.command import SignalTrap, describe, run_check, run_supervised
-from gatekeeper.runner.lease import HoldLease, LeaseEvent, describe_event
-from gatekeeper.runner.options import OnFailure, RunOptions, RunOutcome, RunResult
+from gatekeeper.runner.lease import HoldLease, LeaseEvent
+from gatekeeper.runner.options import RunOptions, RunOutcome, RunResult
 from gatekeeper.runner.progress import Progress
 from gatekeeper.state.keys import Keys
-from gatekeeper.state.processes import current_tally, read_processes, settled_difference
+from gatekeeper.state.processes import current_tally, longest_wait, read_processes, settle
 from gatekeeper.state.store import identity, info_fields
 
 __all__ = [
@@ -43,7 +47,10 @@ def run_migration(
 ) -> RunResult:
     trap = SignalTrap()
     with trap.installed():
-        return _Run(client, keys, opts, progress, trap).run()
+        result = _Run(client, keys, opts, progress, trap).run()
+    if not result.gated:
+        finished(result)
+    return result
 
 
 class _Run:
@@ -69,10 +76,15 @@ class _Run:
     def run(self) -> RunResult:
         opts, result = self.opts, self.result
         if opts.if_pending:
-            self.progress.phase(f"checking for pending migrations: {opts.if_pending}")
-            result.pending = run_check(opts.if_pending) != 0
+            check = mask_text(opts.if_pending)
+            self.progress.phase(
+                f"checking for pending migrations: {check}", "runner.checking_pending", check=check
+            )
+            result.pending = run_check(opts.if_pending, echo=self.progress.echo) != 0
             if not result.pending:
-                self.progress.phase("nothing pending: running COMMAND without holding traffic")
+                self.progress.phase(
+                    "nothing pending: running COMMAND without holding traffic", "runner.not_pending"
+                )
                 return self._ungated("not-pending")
         try:
             self.client.ping()
@@ -81,14 +93,16 @@ class _Run:
                 raise
             self.progress.note(
                 f"Redis unreachable ({exc.__class__.__name__}); "
-                "--allow-ungated: running COMMAND without a gate"
-            )
+                "--allow-ungated: running COMMAND without a gate",
+                "runner.ungated", error=exc.__class__.__name__,
+            )  # fmt: skip
             return self._ungated("ungated")
         if not self._enough_processes():
             self.result.exit_code, self.result.outcome = EXIT_UNPROTECTED, "too-few-processes"
             self.result.gated = False
             return self.result
         self.lease.acquire()
+        locked("runner", self.keys.lock, self.lease.token, mode=opts.mode.value)
         try:
             return self._gated()
         finally:
@@ -117,8 +131,10 @@ class _Run:
         result.started_at = round(time.time(), 4)
         self.lease.start()
         self.progress.phase(
-            f"{opts.mode.value}: traffic gated (ttl {opts.ttl:g}s, max hold {opts.max_hold:g}s)"
-        )
+            f"{opts.mode.value}: traffic gated (ttl {opts.ttl:g}s, max hold {opts.max_hold:g}s)",
+            "runner.holding", mode=opts.mode.value, ttl_seconds=opts.ttl,
+            max_hold_seconds=opts.max_hold, generation=generation,
+        )  # fmt: skip
 
         drained = drain(
             self.client, self.keys, f"{opts.mode.value}:{generation}",
@@ -129,7 +145,7 @@ class _Run:
         elif self.trap.received is not None:
             result.exit_code, result.outcome = 128 + self.trap.received, "interrupted"
         else:
-            self.progress.phase(f"migrating: {describe(opts.command)}")
+            command_phase(self.progress, "migrating", opts.command, "runner.migrating")
             result.migrate_started_at = round(time.time(), 4)
             overrun_at = started + opts.max_hold
             result.exit_code = self._run_command(opts.command, overrun_at, fields)
@@ -147,35 +163,35 @@ class _Run:
         seen = None
         if handoff is not None:
             seen = handoff.finish(opts.release_timeout, self.trap, self.progress, result)
-        result.requests = settled_difference(
+        result.requests, reports = settle(
             self.client, self.keys, before, result.final_state, seen=seen
         )
-        requests = result.requests
-        self.progress.phase(
-            f"released ({result.final_state}) after {result.held_seconds:.2f}s: "
-            f"{requests['held']} requests held, {requests['released']} released, "
-            + (f"{requests['handed_off']} handed off, " if opts.handoff else "")
-            + f"{requests['rejected']} answered 503"
-        )
+        result.longest_wait_seconds = longest_wait(reports)
+        released(self.progress, opts, result)
         return result
 
     def _after_migration(self, overrun_at: float, fields: dict[str, str]) -> RunOutcome:
         """``--restart`` and ``--await-release``, still holding: the run's outcome."""
         opts, result = self.opts, self.result
         if opts.restart:
-            self.progress.phase(f"restarting: {describe(opts.restart)}")
+            command_phase(self.progress, "restarting", opts.restart, "runner.restarting")
             status = result.restart_status = self._run_command(opts.restart, overrun_at, fields)
             if self.trap.received is not None:
                 return "interrupted"
             if status != 0:
                 result.exit_code = status
-                self.progress.note(f"the restart exited {status}: not waiting for new processes")
+                self.progress.note(
+                    f"the restart exited {status}: not waiting for new processes",
+                    "runner.restart_failed", exit_code=status,
+                )  # fmt: skip
                 return "restart-failed"
         if opts.await_release:
             self.progress.phase(
                 f"waiting for release {opts.await_release} on {', '.join(self._hosts) or 'no host'}"
-                f" (at most {opts.release_timeout:g}s)"
-            )
+                f" (at most {opts.release_timeout:g}s)", "runner.awaiting_release",
+                release=opts.await_release, hosts=sorted(self._hosts),
+                timeout_seconds=opts.release_timeout,
+            )  # fmt: skip
             missing = wait_for_release(
                 self.client, self.keys, release=opts.await_release, hosts=self._hosts,
                 timeout=opts.release_timeout, trap=self.trap, progress=self.progress,
@@ -188,8 +204,10 @@ class _Run:
                 result.exit_code = EXIT_UNPROTECTED
                 self.progress.note(
                     f"release {opts.await_release} not live on {', '.join(missing)} after "
-                    f"{opts.release_timeout:g}s" + ("; no handoff" if opts.handoff else "")
-                )
+                    f"{opts.release_timeout:g}s" + ("; no handoff" if opts.handoff else ""),
+                    "runner.release_timeout", release=opts.await_release, missing=missing,
+                    timeout_seconds=opts.release_timeout,
+                )  # fmt: skip
                 return "release-timeout"
             result.release_ready_at = round(time.time(), 4)
         return "success"
@@ -206,7 +224,10 @@ class _Run:
         if problem is None:
             return True
         where = self.opts.redis_label or "this Redis"
-        self.progress.note(f"refusing to migrate: {problem} at {where}; COMMAND not run")
+        self.progress.note(
+            f"refusing to migrate: {problem} at {where}; COMMAND not run", "runner.refused",
+            problem=problem, processes=len(reports), hosts=self.result.hosts, redis=where,
+        )  # fmt: skip
         return False
 
     def _run_command(
@@ -218,7 +239,12 @@ class _Run:
         try:
             return run_supervised(list(argv), self.trap, lambda: self._tick(overrun_at, fields))
         except OSError as exc:
-            self.progress.note(f"cannot start {describe(argv)}: {exc}")
+            masked = describe(argv, masked=True)
+            self.progress.note(
+                mask_text(f"cannot start {masked}: {exc}"), "runner.command_not_started",
+                level=logging.ERROR,
+                command=masked, error=mask_text(str(exc)),
+            )  # fmt: skip
             return 127
 
     def _tick(self, overrun_at: float | None, fields: dict[str, str] | None) -> None:
@@ -246,51 +272,23 @@ class _Run:
             if not self.lease.write(Mode.MAINTENANCE, new_fields, ttl=self.opts.ttl):
                 return  # an operator's state was there: the lease has said so
         except redis.RedisError as exc:
-            self.progress.note(f"could not switch to maintenance: {exc.__class__.__name__}")
+            self.progress.note(
+                f"could not switch to maintenance: {exc.__class__.__name__}",
+                "runner.overrun_failed", level=logging.ERROR, error=exc.__class__.__name__,
+            )  # fmt: skip
             return
         self.progress.phase(
             f"overrun: COMMAND still running after {self.opts.max_hold:g}s; "
-            "maintenance (503) until it ends"
-        )
+            "maintenance (503) until it ends", "runner.overrun", level=logging.WARNING,
+            max_hold_seconds=self.opts.max_hold,
+        )  # fmt: skip
 
     def _release(self, *, success: bool) -> HandoffWait | None:
-        """The final write; with ``--handoff`` after success, the wait that comes next."""
         self.lease.stop()
-        policy: OnFailure = "open" if success else self.opts.on_failure
-        handoff = None
-        if success and self.opts.handoff and self.opts.await_release:
-            handoff = HandoffWait(self.client, self.keys, self.opts.await_release, self.opts.ttl)
-        for attempt in range(20):
-            try:
-                written = self._final_write(policy, handoff)
-            except redis.RedisError as exc:
-                if attempt == 0:
-                    self.progress.note(f"release failed ({exc.__class__.__name__}); retrying")
-                time.sleep(min(0.05 * 2**attempt, 1.0))
-                continue
-            if not written:
-                found = self.result.final_state = self.lease.overridden or "unknown"
-                self.progress.note(f"an operator set the state to {found!r}; leaving it")
-                return None
-            self.result.final_state = "open" if policy == "open" else "maintenance"
-            self.result.released_at = round(time.time(), 4)
-            return handoff
-        self.result.final_state = "unknown"
-        self.progress.note(f"could not release; the state expires within {self.opts.ttl:g}s anyway")
-        return None
-
-    def _final_write(self, policy: OnFailure, handoff: HandoffWait | None) -> bool:
-        if policy == "open":
-            named = (handoff.release, handoff.ttl) if handoff is not None else None
-            return self.lease.write(Mode.OPEN, {}, ttl=None, handoff=named)
-        fields = info_fields(
-            message=self.opts.message or "The upgrade failed; we are on it.",
-            retry_after=self.opts.retry_after or 60,
-            owner=self.lease.token,
-        )
-        return self.lease.write(Mode.MAINTENANCE, fields, ttl=None)
+        return release(
+            self.client, self.keys, self.lease, self.opts, self.result, self.progress,
+            success=success,
+        )  # fmt: skip
 
     def _lease_event(self, kind: LeaseEvent, detail: str) -> None:
-        message = describe_event(kind, detail)
-        self.result.notes.append(message)
-        self.progress.note(message)
+        self.result.notes.append(lease_note(self.progress, "runner", kind, detail))

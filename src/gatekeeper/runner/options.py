@@ -115,9 +115,17 @@ class RunResult:
     hosts: list[str] = field(default_factory=list)
     requests: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    longest_wait_seconds: float | None = None
+    """The longest any request was held, as the processes report it (``None``: none of
+    them says; gates from before ``longest_wait`` existed)."""
 
     def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        # Absent rather than null while unknown: the summary stays as it was for gates
+        # that do not report it.
+        found = dict(self.__dict__)
+        if found["longest_wait_seconds"] is None:
+            del found["longest_wait_seconds"]
+        return found
 
 
 DEFAULT_CLOSE_FOR = 6.0

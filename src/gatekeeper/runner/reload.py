@@ -20,14 +20,17 @@ sees a reset, nginx a 502. Only the app can end a connection cleanly, by sending
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 from typing import Any
 
 import redis
 
-from gatekeeper.runner.command import SignalTrap, describe, run_supervised
-from gatekeeper.runner.lease import HoldLease, LeaseEvent, describe_event
+from gatekeeper._masking import mask_text
+from gatekeeper.runner._events import command_phase, lease_note, locked, reload_done
+from gatekeeper.runner.command import SignalTrap, run_supervised
+from gatekeeper.runner.lease import HoldLease, LeaseEvent
 from gatekeeper.runner.migration import EXIT_UNPROTECTED
 from gatekeeper.runner.options import DEFAULT_CLOSE_FOR, ReloadOptions, ReloadResult
 from gatekeeper.runner.progress import Progress
@@ -79,6 +82,7 @@ class _Reload:
         if not self._covered(before):
             return self.result
         self.lease.acquire()
+        locked("reload", self.keys.lock, self.lease.token)
         self.lease.start()
         try:
             self._reload(before)
@@ -88,6 +92,7 @@ class _Reload:
             self.lease.release()
             self.result.seconds = round(time.monotonic() - started, 3)
             self.progress.close()
+        reload_done(self.result)
         return self.result
 
     def _reload(self, before: list[Report]) -> None:
@@ -95,11 +100,17 @@ class _Reload:
         where = "on " + ", ".join(opts.hosts) if opts.hosts else "on every host"
         set_keepalive_off(self.client, self.keys, opts.hosts, ttl=opts.ttl)
         self._renewed = time.monotonic()
-        self.progress.phase(f"keep-alive off {where} ({len(before)} processes)")
+        self.progress.phase(
+            f"keep-alive off {where} ({len(before)} processes)", "reload.keepalive_off",
+            hosts=list(opts.hosts), processes=len(before),
+        )  # fmt: skip
         self._wait_acknowledged()
         if self._interrupted():
             return
-        self.progress.phase(f"closing kept-alive connections for {opts.close_for:g}s")
+        self.progress.phase(
+            f"closing kept-alive connections for {opts.close_for:g}s", "reload.closing",
+            close_for_seconds=opts.close_for,
+        )  # fmt: skip
         closes_at = time.monotonic() + opts.close_for
         while not self.trap.event.wait(max(0.0, min(0.1, closes_at - time.monotonic()))):
             left = closes_at - time.monotonic()
@@ -112,18 +123,25 @@ class _Reload:
             return
         # Who must leave: every targeted process live now, just before COMMAND.
         old = self._targeted(read_processes(self.client, self.keys))
-        self.progress.phase(f"running: {describe(opts.command)}")
+        command_phase(self.progress, "running", opts.command, "reload.restarting")
         try:
             status = run_supervised(opts.command, self.trap, self._renew)
         except OSError as exc:
-            self.progress.note(f"cannot start COMMAND: {exc}")
+            self.progress.note(
+                f"cannot start COMMAND: {exc}", "reload.command_not_started",
+                level=logging.ERROR, log_text=mask_text(f"cannot start COMMAND: {exc}"),
+                error=mask_text(str(exc)),
+            )  # fmt: skip
             status = 127
         result.exit_code = result.command_status = status
         if self._interrupted():
             return
         if status != 0:
             result.outcome = "failed"
-            self.progress.note(f"COMMAND exited {status}: not waiting for new processes")
+            self.progress.note(
+                f"COMMAND exited {status}: not waiting for new processes",
+                "reload.command_failed", exit_code=status,
+            )  # fmt: skip
             return
         self._wait_replaced(old, {_host(report) for report in before})
 
@@ -135,14 +153,16 @@ class _Reload:
             self.result.exit_code, self.result.outcome = EXIT_UNPROTECTED, "no-processes"
             self.progress.note(
                 f"refusing to reload: no live gate process on {', '.join(missing)} at "
-                f"{self.opts.redis_label or 'this Redis'}; COMMAND not run"
-            )
+                f"{self.opts.redis_label or 'this Redis'}; COMMAND not run",
+                "reload.refused", missing=missing, redis=self.opts.redis_label or None,
+            )  # fmt: skip
             return False
         if not before:
             self.result.notes.append("no gate process reported in: nothing to close")
             self.progress.note(
                 "WARNING: no gate process reports in: keep-alive cannot be turned off "
-                "anywhere, and COMMAND runs as it would without gatekeeper"
+                "anywhere, and COMMAND runs as it would without gatekeeper",
+                "reload.unprotected",
             )
         return True
 
@@ -159,8 +179,10 @@ class _Reload:
                 self.result.unacknowledged = [str(r["id"]) for r in waiting]
                 self.progress.note(
                     f"not acknowledged after {self.opts.timeout:g}s (going on): "
-                    + ", ".join(self.result.unacknowledged)
-                )
+                    + ", ".join(self.result.unacknowledged),
+                    "reload.unacknowledged", processes=self.result.unacknowledged,
+                    timeout_seconds=self.opts.timeout,
+                )  # fmt: skip
                 return
             self._renew()
             self.progress.live_line(f"acknowledged {len(live) - len(waiting)}/{len(live)}")
@@ -172,8 +194,9 @@ class _Reload:
         self.progress.phase(
             "waiting for the new processes"
             + (f" of release {wanted}" if wanted else "")
-            + f" (at most {opts.timeout:g}s)"
-        )
+            + f" (at most {opts.timeout:g}s)",
+            "reload.waiting", release=wanted, timeout_seconds=opts.timeout,
+        )  # fmt: skip
         old_ids = {str(report["id"]) for report in old}
         deadline = time.monotonic() + opts.timeout
         while True:
@@ -183,13 +206,16 @@ class _Reload:
             if not stragglers:
                 result.stragglers = []
                 result.outcome = "success"
-                self.progress.phase(_summary(live))
+                self.progress.phase(
+                    _summary(live), "reload.replaced", processes=len(live), releases=result.releases
+                )
                 return
             if time.monotonic() >= deadline or self._interrupted():
                 result.stragglers = stragglers
                 self.progress.note(
-                    f"after {opts.timeout:g}s still waiting for: " + "; ".join(stragglers)
-                )
+                    f"after {opts.timeout:g}s still waiting for: " + "; ".join(stragglers),
+                    "reload.timeout", stragglers=stragglers, timeout_seconds=opts.timeout,
+                )  # fmt: skip
                 if self._interrupted():
                     return
                 result.outcome = "release-timeout" if wanted else "not-replaced"
@@ -216,13 +242,19 @@ class _Reload:
         for attempt in range(10):
             try:
                 restore_keepalive(self.client, self.keys)
-                self.progress.phase("keep-alive back on")
+                self.progress.phase("keep-alive back on", "reload.keepalive_on")
                 return
             except redis.RedisError as exc:
                 if attempt == 0:
-                    self.progress.note(f"cannot turn keep-alive back on ({exc!r}); retrying")
+                    self.progress.note(
+                        f"cannot turn keep-alive back on ({exc!r}); retrying",
+                        "reload.keepalive_retry", error=exc.__class__.__name__,
+                    )  # fmt: skip
                 time.sleep(min(0.05 * 2**attempt, 1.0))
-        self.progress.note(f"keep-alive stays off until its key expires ({self.opts.ttl:g}s)")
+        self.progress.note(
+            f"keep-alive stays off until its key expires ({self.opts.ttl:g}s)",
+            "reload.keepalive_failed", level=logging.ERROR, ttl_seconds=self.opts.ttl,
+        )  # fmt: skip
 
     def _interrupted(self) -> bool:
         received = self.trap.received
@@ -232,9 +264,7 @@ class _Reload:
         return True
 
     def _note_event(self, kind: LeaseEvent, detail: str) -> None:
-        message = describe_event(kind, detail)
-        self.result.notes.append(message)
-        self.progress.note(message)
+        self.result.notes.append(lease_note(self.progress, "reload", kind, detail))
 
 
 def _stragglers(

@@ -9,6 +9,7 @@ process that died simply stops renewing and drops out.
 from __future__ import annotations
 
 import json
+import math
 import os
 import secrets
 import time
@@ -22,10 +23,12 @@ from gatekeeper.state.keys import Keys
 
 __all__ = [
     "current_tally",
+    "longest_wait",
     "new_process_id",
     "process_host",
     "read_processes",
     "report_ttl",
+    "settle",
     "settled_difference",
     "tally",
     "tally_difference",
@@ -153,6 +156,24 @@ def current_tally(client: Redis, keys: Keys) -> dict[str, dict[str, int]]:
         return {}
 
 
+def longest_wait(reports: list[dict[str, Any]]) -> float | None:
+    """The longest hold that ended in any of these processes, in seconds: the largest of
+    their ``longest_wait`` (each since it last went from open to a gated mode). ``None``
+    when no report carries one (gates from before it existed); a value that is not a
+    finite number of seconds is skipped: a report is read back from Redis, untrusted."""
+    waits: list[float] = []
+    for report in reports:
+        if "longest_wait" not in report:
+            continue
+        try:
+            value = float(report.get("longest_wait", 0) or 0)
+        except (TypeError, ValueError):
+            continue
+        if math.isfinite(value) and value >= 0:
+            waits.append(value)
+    return max(waits) if waits else None
+
+
 def settled_difference(
     client: Redis,
     keys: Keys,
@@ -161,21 +182,36 @@ def settled_difference(
     wait: float = 3.0,
     seen: dict[str, dict[str, int]] | None = None,
 ) -> dict[str, int]:
+    """:func:`settle`'s difference alone."""
+    return settle(client, keys, before, mode, wait, seen)[0]
+
+
+def settle(
+    client: Redis,
+    keys: Keys,
+    before: dict[str, dict[str, int]],
+    mode: str,
+    wait: float = 3.0,
+    seen: dict[str, dict[str, int]] | None = None,
+) -> tuple[dict[str, int], list[dict[str, Any]]]:
     """:func:`tally_difference` since ``before``, once every process reports ``mode`` with
-    nothing held (each reports as soon as it has settled), or after ``wait`` seconds.
+    nothing held (each reports as soon as it has settled), or after ``wait`` seconds; and
+    the last reports read (for :func:`longest_wait`; empty if none could be read).
 
     ``seen``: later totals of processes that may have left since (a handoff's old
     processes); a live process's own report is newer and wins.
     """
     deadline = time.monotonic() + wait
     after = {**before, **(seen or {})}
+    last: list[dict[str, Any]] = []
     while time.monotonic() < deadline:
         try:
             reports = read_processes(client, keys)
         except RedisError:
             break
+        last = reports
         after = {**before, **(seen or {}), **tally(reports)}
         if all(int(r.get("held", 0)) == 0 and r.get("mode") == mode for r in reports):
             break
         time.sleep(0.02)
-    return tally_difference(before, after)
+    return tally_difference(before, after), last

@@ -78,7 +78,7 @@ class StateWatcher:
         self._thread: threading.Thread | None = None
         self._last_ok: float | None = None
         self._connected: bool | None = None
-        self._log = WatcherLog(self.options.redis_url, self.keys.state)
+        self._log = WatcherLog(self.options.redis_url, self.keys.state, process=self.proc_id)
         self._vanished_at: float | None = None
         self._keyspace = True  # subscribe to the keyspace channels, until an ACL refuses
         self._metrics = WatcherMetrics(self.options.metrics)
@@ -210,6 +210,7 @@ class StateWatcher:
         if self._connected is not True:
             if reconnected:
                 self._log.reachable_again()
+            self._log.connected()  # once per process: its first successful read
             self._connected = True
             self._metrics.connected(True)
         if raw_state is not None or not (reconnected or self._vanished_at is not None):
