@@ -186,7 +186,36 @@ def build_parser() -> argparse.ArgumentParser:
         "status", parents=[common], help="show the state, lock and live processes"
     )
     status.add_argument("--json", action="store_true")
+    _add_watch(commands, common)
     return parser  # fmt: skip
+
+
+def _add_watch(commands: Any, common: argparse.ArgumentParser) -> None:
+    sub = commands.add_parser(
+        "watch",
+        parents=[common],
+        help="a live view of the state, lock and processes, until Ctrl-C",
+        description="Refresh a view of the state (TTL, owner), the run-migration lock and "
+        "each gate process (release, in-flight, held, last heartbeat, gated/s) every "
+        "interval. gated/s is the rate of gated requests: held, rejected or handed off "
+        "per second, from each process's totals (the open path counts no requests, only "
+        "in-flight ones). On a terminal with rich installed (the 'watch' extra) the view "
+        "is redrawn in place; otherwise, or with --plain, a block of lines is printed per "
+        "refresh, headed with its time.",
+    )
+    sub.add_argument(
+        "--interval",
+        type=_number("--interval", 0.1, 60),
+        default=1.0,
+        metavar="S",
+        help="seconds between refreshes (default 1)",
+    )
+    sub.add_argument(
+        "--once",
+        action="store_true",
+        help="print one frame and exit: 0, or 75 if Redis cannot be reached",
+    )
+    sub.add_argument("--plain", action="store_true", help="plain lines, even on a terminal")
 
 
 def _command(text: str) -> tuple[str, ...]:
