@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterable
 from typing import TextIO
 
+from rich import box
 from rich.console import Console, Group, JustifyMethod, RenderableType
 from rich.live import Live
 from rich.table import Table
@@ -67,14 +68,20 @@ def _header(frame: Frame) -> Table:
 
 
 def _table(frame: Frame) -> Table:
-    table = Table(expand=False)
-    columns: tuple[tuple[str, JustifyMethod], ...] = (
-        ("host", "left"), ("release", "left"), ("process", "left"), ("pid", "right"),
-        ("mode", "left"), ("in-flight", "right"), ("held", "right"), ("longest wait", "right"),
-        ("heartbeat", "right"), ("gated/s", "right"), ("rate", "left"),
+    # No vertical rules and one space between columns: the eleven columns fit in 110
+    # cells. The counts keep their width on a narrow terminal; the names give way.
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 0), expand=False)
+    columns: tuple[tuple[str, JustifyMethod, bool], ...] = (
+        ("host", "left", False), ("release", "left", False), ("process", "left", False),
+        ("pid", "right", True), ("mode", "left", True), ("in-flight", "right", True),
+        ("held", "right", True), ("longest wait", "right", True),
+        ("heartbeat", "right", True), ("gated/s", "right", True), ("rate", "left", False),
     )  # fmt: skip
-    for name, justify in columns:
-        table.add_column(name, justify=justify, no_wrap=True, overflow="ellipsis")
+    for name, justify, keep in columns:
+        table.add_column(
+            name, justify=justify, no_wrap=True, overflow="ellipsis",
+            min_width=max(len(name), 7 if name == "pid" else 0) if keep else None,
+        )  # fmt: skip
     for host, release, rows in frame.groups():
         for index, row in enumerate(rows):
             inflight = "?" if row.inflight is None else str(row.inflight)
