@@ -45,7 +45,7 @@ TEST_ONLY = frozenset(
         "django-stubs", "playwright", "py-spy", "alembic", "flask-migrate",
         "flask-sqlalchemy", "sqlalchemy", "django", "flask", "fastapi", "starlette",
         "gunicorn", "uvicorn", "psycopg", "psycopg-binary", "hypercorn", "trio", "granian",
-        "waitress",
+        "waitress", "rich",
     }
 )  # fmt: skip
 """Packages of the test extra (and of the other integrations): none may be in a venv
@@ -188,6 +188,24 @@ def test_core_imports_and_cli_load_no_package_beyond_the_core(
     )
     assert status.returncode == 0, status.stderr
     assert "state:" in status.stdout
+
+
+@pytest.mark.parametrize("venv", ["wsgi"], indirect=True)
+def test_core_install_watch_once_prints_plain_lines_without_rich(
+    venv: Venv, redis_url: str, prefix: str
+) -> None:
+    # rich is the `watch` extra: without it, `gatekeeper watch` still works, in plain lines.
+    missing = venv.run("python", "-c", "import rich", env=venv.env())
+    assert missing.returncode == 1
+    assert "No module named 'rich'" in missing.stderr
+    watch = venv.run(
+        "gatekeeper", "--redis-url", redis_url, "--prefix", prefix, "watch", "--once",
+        env=venv.env(),
+    )  # fmt: skip
+    assert watch.returncode == 0, watch.stderr
+    assert watch.stdout.startswith("--- ")
+    assert f"prefix {prefix}" in watch.stdout
+    assert "state:" in watch.stdout
 
 
 @pytest.mark.parametrize(
