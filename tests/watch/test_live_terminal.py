@@ -156,12 +156,7 @@ def test_watch_in_a_terminal_shows_the_hold_and_exits_cleanly_on_ctrl_c(
         assert "KeyboardInterrupt" not in after
         assert pane.show("cursor_flag") == "1"  # and showed it again on the way out
         pane.send("Enter")  # bash's `read`: now it exits with the command's status
-        # tmux marks the pane dead when its terminal closes, and records the status once
-        # it has reaped bash: wait for the status itself.
-        status = wait_for(
-            lambda: pane.show("pane_dead_status"), timeout=10, interval=0.1,
-            what="the pane's exit status",
-        )  # fmt: skip
+        status = pane.exit_status(timeout=10)
         assert status == "0"
     finally:
         if pane is not None:
