@@ -5,8 +5,9 @@
 # Usage: scripts/test.sh [pytest args...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# tests/browser needs a real browser; tests/e2e/test_code_deploys.py a real nginx and wrk
-scripts/setup.sh chromium:chromium nginx:nginx wrk:wrk
+# tests/browser needs a real browser; tests/e2e/test_code_deploys.py a real nginx and wrk;
+# tests/watch a real terminal, tmux's
+scripts/setup.sh chromium:chromium nginx:nginx wrk:wrk tmux:tmux
 .venv/bin/ruff check src tests examples benchmarks tools
 .venv/bin/ruff format --check src tests examples benchmarks tools
 .venv/bin/mypy

@@ -177,6 +177,10 @@ def test_core_module_imports_only_pure_code(module: str) -> None:
         ("gatekeeper.state", ("gatekeeper.middleware", "gatekeeper.runner", "gatekeeper.contrib")),
         ("gatekeeper.middleware", ("gatekeeper.runner", "gatekeeper.contrib", "gatekeeper.cli")),
         ("gatekeeper.runner", ("gatekeeper.middleware", "gatekeeper.contrib", "gatekeeper.cli")),
+        (
+            "gatekeeper.watch",
+            ("gatekeeper.middleware", "gatekeeper.runner", "gatekeeper.contrib", "gatekeeper.cli"),
+        ),
     ],
 )
 def test_package_imports_only_the_layers_below_it(package: str, forbidden: tuple[str, ...]) -> None:
@@ -192,6 +196,19 @@ def test_web_process_modules_never_import_the_runner_or_the_cli() -> None:
     reached = loaded_on_import(roots)
     operator = sorted(m for m in reached if m.startswith(("gatekeeper.runner", "gatekeeper.cli")))
     assert operator == []
+
+
+def test_web_process_modules_never_import_the_watch() -> None:
+    roots = [m for m in _modules() if any(m == r or m.startswith(r + ".") for r in WEB_PROCESS)]
+    assert sorted(m for m in loaded_on_import(roots) if m.startswith("gatekeeper.watch")) == []
+
+
+def test_rich_is_imported_by_the_watch_view_alone_and_that_view_only_lazily() -> None:
+    # rich is an extra (`watch`): a core install must import, and run, without it.
+    importers = {m for m in _modules() if any(n.split(".")[0] == "rich" for n in imported(m))}
+    assert importers == {"gatekeeper.watch._rich"}
+    eager = {m for m in _modules() if "gatekeeper.watch._rich" in internal_edges(m, lazy=False)}
+    assert eager == set()
 
 
 def test_runner_package_is_imported_by_the_cli_alone() -> None:
@@ -223,7 +240,7 @@ def test_web_process_at_run_time_loads_no_runner_module() -> None:
         Gatekeeper(app, redis_url="redis://127.0.0.1:9/0")
         gatekeeper.WSGIMiddleware(app.wsgi_app, redis_url="redis://127.0.0.1:9/0")
         gatekeeper.ASGIMiddleware(lambda *a: None, redis_url="redis://127.0.0.1:9/0")
-        operator = ("gatekeeper.runner", "gatekeeper.cli")
+        operator = ("gatekeeper.runner", "gatekeeper.cli", "gatekeeper.watch", "rich")
         print(",".join(sorted(m for m in sys.modules if m.startswith(operator))) or "none")
         """
     )

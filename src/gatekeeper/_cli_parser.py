@@ -7,13 +7,12 @@ Numbers and texts that are also gate options are checked by the options' own par
 from __future__ import annotations
 
 import argparse
-import shlex
 from typing import Any, NoReturn
 
-from gatekeeper._parsers import parse_number
+from gatekeeper._cli_types import checked, command_argv, host_name, number, release_name
 from gatekeeper.events import LOG_FORMATS
 from gatekeeper.observe._exporter_cli import add_exporter_parser
-from gatekeeper.options import OptionError, option_default, parse_option
+from gatekeeper.options import option_default
 from gatekeeper.runner.options import DEFAULT_CLOSE_FOR, ON_FAILURE_CHOICES
 
 __all__ = ["UsageError", "build_parser"]
@@ -35,47 +34,6 @@ _DESCRIPTION = (
     "3 not protected (COMMAND not run) or new release not seen, 75 try again later "
     "(Redis unreachable, lock busy)."
 )
-
-
-def _number(option: str, low: float, high: float, integer: bool = False) -> Any:
-    """An argparse type with the same validation as the option of that name."""
-
-    def parse(text: str) -> float:
-        try:
-            value = parse_number(option, text, low=low, high=high, integer=integer)
-        except OptionError as exc:
-            raise argparse.ArgumentTypeError(exc.problem) from None
-        return int(value) if integer else value
-
-    return parse
-
-
-def _option(name: str) -> Any:
-    """An argparse type that validates through the gate option ``name`` itself."""
-
-    def parse(text: str) -> Any:
-        try:
-            return parse_option(name, text)
-        except OptionError as exc:
-            raise argparse.ArgumentTypeError(exc.problem) from None
-
-    return parse
-
-
-def _release(text: str) -> str:
-    """``--await-release R``: a release name, never empty (an unset ``$RELEASE`` in a
-    deploy script must not silently turn the wait off)."""
-    if not text.strip():
-        raise argparse.ArgumentTypeError("a release name, not an empty string")
-    value: str = _option("release")(text)
-    return value
-
-
-def _hostname(text: str) -> str:
-    """``--host``, ``--expect-host``: checked as the ``hostname`` option is, so a name no
-    gate could report is refused and ``web-1.internal`` compares as ``web-1``."""
-    value: str = _option("hostname")(text)
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -109,19 +67,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--mode", choices=["hold", "readonly", "maintenance"], default="hold")
     run.add_argument(
         "--ttl",
-        type=_number("--ttl", 0.3, 3600),
+        type=number("--ttl", 0.3, 3600),
         default=6.0,
         help="seconds the state and lock outlive a dead runner (default 6)",
     )
     run.add_argument(
         "--max-hold",
-        type=_number("--max-hold", 0.1, 86400),
+        type=number("--max-hold", 0.1, 86400),
         default=15.0,
         help="seconds before an overrun turns into maintenance (default 15)",
     )
     run.add_argument(
         "--drain-timeout",
-        type=_number("--drain-timeout", 0, 3600),
+        type=number("--drain-timeout", 0, 3600),
         default=5.0,
         help="seconds to wait for in-flight requests (default 5)",
     )
@@ -132,14 +90,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--min-processes",
-        type=_number("--min-processes", 0, 100000, integer=True),
+        type=number("--min-processes", 0, 100000, integer=True),
         default=0,
         metavar="N",
         help="refuse (exit 3, COMMAND not run) unless at least N gate processes report in",
     )
     run.add_argument(
         "--expect-host",
-        type=_hostname,
+        type=host_name,
         action="append",
         default=[],
         metavar="HOST",
@@ -160,10 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--allow-ungated", action="store_true", help="run COMMAND even when Redis cannot be reached"
     )
     run.add_argument(
-        "--message", type=_option("message"), help="message for the 503 page on overrun or failure"
+        "--message",
+        type=checked("message"),
+        help="message for the 503 page on overrun or failure",
     )
     run.add_argument(
-        "--retry-after", type=_option("retry_after"), help="Retry-After seconds for 503s"
+        "--retry-after", type=checked("retry_after"), help="Retry-After seconds for 503s"
     )
     run.add_argument(
         "--json", action="store_true", help="print a JSON summary on stdout at the end"
@@ -181,14 +141,14 @@ def build_parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(name, parents=[common], help=text)
         sub.add_argument(
             "--ttl",
-            type=_number("--ttl", 0.3, 30 * 86400),
+            type=number("--ttl", 0.3, 30 * 86400),
             help="seconds until the state expires by itself",
         )
-        sub.add_argument("--message", type=_option("message"), help="shown on the 503 page")
-        sub.add_argument("--retry-after", type=_option("retry_after"), help="Retry-After seconds")
+        sub.add_argument("--message", type=checked("message"), help="shown on the 503 page")
+        sub.add_argument("--retry-after", type=checked("retry_after"), help="Retry-After seconds")
         sub.add_argument(
             "--max-hold",
-            type=_number("--max-hold", 0.1, 86400),
+            type=number("--max-hold", 0.1, 86400),
             help="held requests get the 503 after S seconds from now",
         )
     commands.add_parser("open", parents=[common], help="let every request through")
@@ -196,30 +156,49 @@ def build_parser() -> argparse.ArgumentParser:
         "status", parents=[common], help="show the state, lock and live processes"
     )
     status.add_argument("--json", action="store_true")
+    _add_watch(commands, common)
     return parser  # fmt: skip
 
 
-def _command(text: str) -> tuple[str, ...]:
-    try:
-        argv = tuple(shlex.split(text))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"cannot split {text!r}: {exc}") from None
-    if not argv:
-        raise argparse.ArgumentTypeError("the command is empty")
-    return argv
+def _add_watch(commands: Any, common: argparse.ArgumentParser) -> None:
+    sub = commands.add_parser(
+        "watch",
+        parents=[common],
+        help="a live view of the state, lock and processes, until Ctrl-C",
+        description="Refresh a view of the state (TTL, owner), the run-migration lock and "
+        "each gate process (release, in-flight, held, last heartbeat, gated/s) every "
+        "interval. gated/s is the rate of gated requests: held, rejected or handed off "
+        "per second, from each process's totals (the open path counts no requests, only "
+        "in-flight ones). On a terminal with rich installed (the 'watch' extra) the view "
+        "is redrawn in place; otherwise, or with --plain, a block of lines is printed per "
+        "refresh, headed with its time.",
+    )
+    sub.add_argument(
+        "--interval",
+        type=number("--interval", 0.1, 60),
+        default=1.0,
+        metavar="S",
+        help="seconds between refreshes (default 1)",
+    )
+    sub.add_argument(
+        "--once",
+        action="store_true",
+        help="print one frame and exit: 0, or 75 if Redis cannot be reached",
+    )
+    sub.add_argument("--plain", action="store_true", help="plain lines, even on a terminal")
 
 
 def _add_restart(run: argparse.ArgumentParser) -> None:
     run.add_argument(
         "--restart",
-        type=_command,
+        type=command_argv,
         metavar="CMD",
         help="after COMMAND succeeds, still holding, run CMD (split like a shell line, not "
         "run by one) to restart the app on the new code, e.g. 'kill -HUP 1234'",
     )
     run.add_argument(
         "--await-release",
-        type=_release,
+        type=release_name,
         metavar="R",
         help="before opening, wait until processes of release R are live on every host "
         "that had processes (else exit 3)",
@@ -232,7 +211,7 @@ def _add_restart(run: argparse.ArgumentParser) -> None:
     )
     run.add_argument(
         "--release-timeout",
-        type=_number("--release-timeout", 0, 86400),
+        type=number("--release-timeout", 0, 86400),
         default=60.0,
         metavar="S",
         help="seconds each release wait may take: R to appear, old processes to leave "
@@ -249,7 +228,7 @@ def _add_reload(commands: Any, common: argparse.ArgumentParser) -> None:
     )
     sub.add_argument(
         "--close-for",
-        type=_number("--close-for", 0, 3600),
+        type=number("--close-for", 0, 3600),
         default=DEFAULT_CLOSE_FOR,
         metavar="S",
         help=f"seconds of keep-alive off before COMMAND (default {DEFAULT_CLOSE_FOR:g}: "
@@ -257,20 +236,20 @@ def _add_reload(commands: Any, common: argparse.ArgumentParser) -> None:
     )
     sub.add_argument(
         "--await-release",
-        type=_release,
+        type=release_name,
         metavar="R",
         help="after COMMAND, wait until every live process reports release R (else exit 3)",
     )
     sub.add_argument(
         "--timeout",
-        type=_number("--timeout", 0, 86400),
+        type=number("--timeout", 0, 86400),
         default=60.0,
         metavar="S",
         help="seconds each wait may take (acknowledgements, new processes; default 60)",
     )
     sub.add_argument(
         "--host",
-        type=_hostname,
+        type=host_name,
         action="append",
         default=[],
         metavar="HOST",
@@ -278,7 +257,7 @@ def _add_reload(commands: Any, common: argparse.ArgumentParser) -> None:
     )
     sub.add_argument(
         "--ttl",
-        type=_number("--ttl", 0.3, 3600),
+        type=number("--ttl", 0.3, 3600),
         default=10.0,
         metavar="S",
         help="seconds keep-alive stays off and the lock held if the reload dies (default 10)",

@@ -6,6 +6,7 @@
     gatekeeper hold|readonly|maintenance [--ttl S] [--message TEXT] [--retry-after S]
     gatekeeper open
     gatekeeper status [--json]
+    gatekeeper watch [--interval S] [--once] [--plain]
 
 ``--redis-url`` (``GATEKEEPER_REDIS_URL``), ``--prefix`` (``GATEKEEPER_PREFIX``) and
 ``--log-format text|json`` (``GATEKEEPER_LOG_FORMAT``) are accepted by every subcommand;
@@ -114,6 +115,12 @@ def _act(args: argparse.Namespace, command: list[str], url: str, prefix: str) ->
             return _reload(client, keys, args, command, url)
         if args.command == "status":
             return _status(client, keys, url, as_json=args.json)
+        if args.command == "watch":
+            from gatekeeper.watch import run_watch  # rich, if used, only loads in there
+
+            return run_watch(
+                client, keys, url, interval=args.interval, once=args.once, plain=args.plain
+            )
         if args.command == "open":
             set_open(client, keys)
         else:

@@ -19,9 +19,9 @@ import difflib
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
+from gatekeeper._option_checks import check_combinations, read_template
 from gatekeeper._option_rules import (
     Option,
     choice,
@@ -288,30 +288,10 @@ def build_options(
         values[row.name] = row.parse(row.name, raw)
 
     if values.get("template"):
-        values["template_text"] = _read_template(values["template"])
+        values["template_text"] = read_template(values["template"])
     options = GateOptions(**values)
-    _check_combinations(options)
+    check_combinations(options)
     return options
-
-
-def _read_template(path: str) -> str:
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise OptionError("template", f"cannot read {path!r}: {exc.__class__.__name__}") from None
-
-
-def _check_combinations(options: GateOptions) -> None:
-    if options.bypass_secret and options.bypass_path.rstrip("/") in {"", "/"}:
-        raise OptionError("bypass_path", "must not be '/'")
-    overlap = set(options.health_paths) & set(options.api_prefixes)
-    if overlap:
-        raise OptionError("api_prefixes", f"{sorted(overlap)[0]!r} is also a health path")
-    if options.metrics_path is not None:
-        if "prometheus" not in options.metrics:
-            raise OptionError("metrics_path", "serves Prometheus: add prometheus to metrics")
-        if options.metrics_path.rstrip("/") in {"", options.bypass_path.rstrip("/")}:
-            raise OptionError("metrics_path", "must not be '/' nor the bypass path")
 
 
 def option_fields() -> list[str]:

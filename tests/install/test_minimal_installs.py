@@ -238,6 +238,24 @@ def test_metrics_without_their_library_fail_at_construction_naming_the_install(
     assert "GATEKEEPER_METRICS" in last
 
 
+@pytest.mark.parametrize("venv", ["wsgi"], indirect=True)
+def test_core_install_watch_once_prints_plain_lines_without_rich(
+    venv: Venv, redis_url: str, prefix: str
+) -> None:
+    # rich is the `watch` extra: without it, `gatekeeper watch` still works, in plain lines.
+    missing = venv.run("python", "-c", "import rich", env=venv.env())
+    assert missing.returncode == 1
+    assert "No module named 'rich'" in missing.stderr
+    watch = venv.run(
+        "gatekeeper", "--redis-url", redis_url, "--prefix", prefix, "watch", "--once",
+        env=venv.env(),
+    )  # fmt: skip
+    assert watch.returncode == 0, watch.stderr
+    assert watch.stdout.startswith("--- ")
+    assert f"prefix {prefix}" in watch.stdout
+    assert "state:" in watch.stdout
+
+
 @pytest.mark.parametrize(
     ("module", "extra"),
     [

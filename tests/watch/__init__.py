@@ -1,0 +1,1 @@
+"""``gatekeeper watch``: the frame model, the views, the CLI, and a real terminal (tmux)."""
