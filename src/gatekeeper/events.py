@@ -31,7 +31,8 @@ run-migration (every event but ``runner.lease`` in the order a run meets them):
 ``runner.release_failed``, ``runner.left_operator_state`` (state), ``runner.handoff``
 (release, timeout_seconds), ``runner.handoff_stragglers`` (stragglers),
 ``runner.handoff_clear_failed``, ``runner.released`` (final_state, outcome, exit_code,
-held_seconds, held, released, rejected, handed_off, longest_wait_seconds), and, for a
+held_seconds, held, released, rejected, handed_off, client_gone,
+longest_wait_seconds), and, for a
 run that never held (outcomes ``not-pending``, ``ungated``, ``too-few-processes``),
 ``runner.finished`` (outcome, exit_code) instead. ``runner.lease`` (kind: ``restored``,
 ``overridden``, ``lock-lost``, ``redis-error``, ``redis-ok``; detail) whenever the lease
