@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 
 from gatekeeper.core.modes import Mode
 from gatekeeper.state.counters import Counters
@@ -69,6 +70,7 @@ def test_hold_cap_refuses_past_max_held() -> None:
         "handed_off_total": 0,
         "client_gone_total": 0,
         "longest_wait": 0.0,
+        "held_since": None,
     }
 
 
@@ -110,3 +112,20 @@ def test_longest_wait_keeps_the_longest_hold_until_a_new_hold_period() -> None:
     assert counters.as_dict()["longest_wait"] == 3.5
     counters.new_hold_period()
     assert counters.longest_wait == 0.0
+
+
+def test_held_since_marks_when_holding_began_until_nothing_is_held() -> None:
+    counters = Counters()
+    assert counters.held_since is None
+    before = time.time()
+    assert counters.hold_begin(5) is True
+    began = counters.held_since
+    assert began is not None
+    assert before <= began <= time.time()
+    assert counters.hold_begin(5) is True
+    assert counters.held_since == began  # the oldest, not the latest
+    counters.hold_released(0.1)
+    assert counters.held_since == began  # one is still held
+    counters.hold_end(released=False, timed_out=True)
+    assert counters.held_since is None
+    assert counters.as_dict()["held_since"] is None

@@ -188,6 +188,19 @@ def test_longest_wait_is_shown_when_present_and_tolerated_when_absent() -> None:
     assert "longest-wait" not in lines["web:2:b"]
 
 
+def test_requests_still_held_show_how_long_they_have_waited() -> None:
+    # A migration's held requests all wait until its release: longest_wait (holds that
+    # ended) is still 0, the time since the process began holding is not.
+    st = status(
+        report("web:1:a", held=4, longest_wait=0.0, held_since=996.0),
+        report("web:2:b", held=2, longest_wait=9.5, held_since=996.0),
+        report("web:3:c", held=1, held_since=1010.0),  # a clock ahead of ours
+        report("web:4:d", held=1, held_since="yesterday"),
+    )
+    waits = {row.pid: row.longest_wait for row in frame_of(st, None, 1000.0).rows}
+    assert waits == {"1": 4.0, "2": 9.5, "3": None, "4": None}
+
+
 def test_control_characters_from_redis_never_reach_the_output() -> None:
     st = status(report(f"web:1:{HOSTILE}", release=HOSTILE, mode=HOSTILE), state=HOSTILE,
                 owner=HOSTILE, message=HOSTILE)  # fmt: skip

@@ -8,6 +8,7 @@ can say how many requests were held and released.
 from __future__ import annotations
 
 import threading
+import time
 
 from gatekeeper.core.modes import Mode
 
@@ -39,6 +40,7 @@ class Counters:
         "client_gone_total",
         "handed_off_total",
         "held",
+        "held_since",
         "held_total",
         "held_writes",
         "inside",
@@ -64,6 +66,10 @@ class Counters:
         self.client_gone_total = 0
         self.longest_wait = 0.0
         """Seconds of the longest hold that ended since :meth:`new_hold_period`."""
+        self.held_since: float | None = None
+        """When the process went from holding nothing to holding (``time.time()``),
+        ``None`` while it holds nothing: how long the oldest held request may have waited
+        (exactly, when a release lets every held request go at once)."""
 
     def enter(self, write: bool) -> None:
         self.inside.append(None)
@@ -93,6 +99,8 @@ class Counters:
                 if self.held_writes >= write_cap:
                     return False
                 self.held_writes += 1
+            if self.held == 0:
+                self.held_since = time.time()
             self.held += 1
             self.held_total += 1
             return True
@@ -110,6 +118,8 @@ class Counters:
         a rejection); ``waited``: its length in seconds, for :attr:`longest_wait`."""
         with self._lock:
             self.held -= 1
+            if self.held == 0:
+                self.held_since = None
             if write:
                 self.held_writes -= 1
             if released:
@@ -130,6 +140,8 @@ class Counters:
         end, thousands at once at a release, so kept to a lock and a few counts."""
         with self._lock:
             self.held -= 1
+            if self.held == 0:
+                self.held_since = None
             self.released_total += 1
             if waited > self.longest_wait:
                 self.longest_wait = waited
@@ -157,7 +169,7 @@ class Counters:
             return self.inflight_writes == 0
         return self.inflight == 0
 
-    def as_dict(self) -> dict[str, int | float]:
+    def as_dict(self) -> dict[str, int | float | None]:
         return {
             "inflight": self.inflight,
             "inflight_writes": self.inflight_writes,
@@ -169,4 +181,5 @@ class Counters:
             "handed_off_total": self.handed_off_total,
             "client_gone_total": self.client_gone_total,
             "longest_wait": round(self.longest_wait, 4),
+            "held_since": None if self.held_since is None else round(self.held_since, 3),
         }

@@ -75,7 +75,8 @@ class Row:
     inflight_writes: int | None
     held: int | None
     longest_wait: float | None
-    """``None`` when the report has no (valid) ``longest_wait``."""
+    """The longer of the report's ``longest_wait`` and the age of its ``held_since``;
+    ``None`` when it has neither (valid)."""
     heartbeat: float | None
     """Unix time of the report's heartbeat (its score in ``<prefix>:procs``)."""
     gated: int | None
@@ -129,6 +130,20 @@ def _gated(report: Mapping[str, Any]) -> int | None:
     return None if any(part is None for part in parts) else sum(p for p in parts if p is not None)
 
 
+def _longest_wait(report: dict[str, Any], now: float) -> float | None:
+    """The longer of the holds that ended since the process left ``open`` and the time
+    since it began holding what it holds now (``held_since``): a migration's requests are
+    all still waiting until its release, and the column must not read 0 meanwhile."""
+    ended = seconds(report.get("longest_wait"))
+    since = report.get("held_since")
+    if isinstance(since, bool) or not isinstance(since, (int, float)):
+        return ended
+    waiting = seconds(now - since)  # None for a clock ahead of ours, or garbage
+    if waiting is None:
+        return ended
+    return waiting if ended is None else max(ended, waiting)
+
+
 def _row(
     report: dict[str, Any], host: str, release: str, heartbeat: float | None,
     before: Row | None, now: float,
@@ -152,7 +167,7 @@ def _row(
         pid=clean(report.get("pid", "?"), 12) or "?", mode=clean(report.get("mode", "?"), 12),
         inflight=count(report.get("inflight")),
         inflight_writes=count(report.get("inflight_writes")),
-        held=count(report.get("held")), longest_wait=seconds(report.get("longest_wait")),
+        held=count(report.get("held")), longest_wait=_longest_wait(report, now),
         heartbeat=heartbeat, gated=gated, stamp=stamp, rates=rates,
     )  # fmt: skip
 
