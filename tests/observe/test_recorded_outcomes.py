@@ -49,7 +49,7 @@ class Figures:
         *(("gatekeeper_hold_outcomes_total", {"outcome": o}) for o in
           ("released", "timeout", "client_gone", "handed_off", "rejected", "capacity")),
         *(("gatekeeper_rejected_total", {"reason": r}) for r in
-          ("hold-timeout", "capacity", "maintenance")),
+          ("hold-timeout", "capacity", "maintenance", "disconnected")),
         ("gatekeeper_keepalive_closes_total", {}),
     )  # fmt: skip
 

@@ -285,7 +285,8 @@ class Gate:
         if not held:
             self.watcher.counters.rejected()  # a hold's end was counted by _end_hold
         if recorder is not None and verdict.decision is Decision.REJECT:
-            recorder.rejected(verdict.reason.value)  # not a hold given up: no 503 is sent
+            if verdict is not DISCONNECTED:  # its client is gone: no 503 is sent
+                recorder.rejected(verdict.reason.value)
         snapshot = self.watcher.snapshot or Snapshot(Mode.OPEN, source="startup")
         reply = unavailable(
             snapshot,
