@@ -284,9 +284,10 @@ class Gate:
             return Outcome(verdict, reply)
         if not held:
             self.watcher.counters.rejected()  # a hold's end was counted by _end_hold
-        if recorder is not None and verdict.decision is Decision.REJECT:
-            if verdict is not DISCONNECTED:  # its client is gone: no 503 is sent
-                recorder.rejected(verdict.reason.value)
+        # A hold whose client left (or was cancelled, its HOLD verdict kept) gets no 503.
+        gone = verdict is DISCONNECTED or verdict.decision is not Decision.REJECT
+        if recorder is not None and not gone:
+            recorder.rejected(verdict.reason.value)
         snapshot = self.watcher.snapshot or Snapshot(Mode.OPEN, source="startup")
         reply = unavailable(
             snapshot,
