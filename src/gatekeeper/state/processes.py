@@ -29,7 +29,6 @@ __all__ = [
     "read_processes",
     "report_ttl",
     "settle",
-    "settled_difference",
     "tally",
     "tally_difference",
     "write_report",
@@ -172,18 +171,6 @@ def longest_wait(reports: list[dict[str, Any]]) -> float | None:
         if math.isfinite(value) and value >= 0:
             waits.append(value)
     return max(waits) if waits else None
-
-
-def settled_difference(
-    client: Redis,
-    keys: Keys,
-    before: dict[str, dict[str, int]],
-    mode: str,
-    wait: float = 3.0,
-    seen: dict[str, dict[str, int]] | None = None,
-) -> dict[str, int]:
-    """:func:`settle`'s difference alone."""
-    return settle(client, keys, before, mode, wait, seen)[0]
 
 
 def settle(
